@@ -1,0 +1,223 @@
+"""Composition root: builds the database, pipeline, sources, delivery loop and scheduler from Settings."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import smtplib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from mailbot.classify.chain import RuleChain
+from mailbot.classify.loader import load_rules
+from mailbot.clock import Clock, SystemClock
+from mailbot.config import Settings
+from mailbot.deliver import Deliverer
+from mailbot.handlers import HANDLERS
+from mailbot.jobs import start_scheduler
+from mailbot.knowledge.threads import thread_facts
+from mailbot.mail.contracts import IngestResult
+from mailbot.mail.imap import ImapSource
+from mailbot.mail.inbound_smtp import InboundSmtpServer
+from mailbot.mail.smtp import MaildirSender, Sender, SmtpSender
+from mailbot.pipeline import FactsHook, Pipeline
+from mailbot.render import Renderer
+from mailbot.store.db import make_engine, make_session_factory, transaction, upgrade
+from mailbot.store.queries import DbWatermarks, sync_communities
+
+log = logging.getLogger("mailbot")
+
+# Extra facts hooks and background services registered by feature modules (knowledge, jobs).
+# Kept as explicit lists here rather than discovered, so the wiring is readable in one place.
+FACTS_HOOKS: list[FactsHook] = [thread_facts]
+SERVICES: list[Callable[[App, threading.Event], threading.Thread | None]] = [start_scheduler]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+class App:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, sender: Sender | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.engine = make_engine(settings.database_url, echo=settings.database.echo)
+        self.sessions = make_session_factory(self.engine)
+        self.renderer = Renderer(settings.paths.resolved_templates_dir())
+        self.rules: RuleChain = load_rules(
+            settings.paths.resolved_rules_dir() / "routing.toml", HANDLERS.keys()
+        )
+        self.pipeline = Pipeline(
+            settings, self.sessions, self.rules, self.renderer, self.clock, FACTS_HOOKS
+        )
+        self.sender: Sender = sender or self._default_sender()
+        self.deliverer = Deliverer(settings.smtp, self.sessions, self.sender, self.clock)
+        self.watermarks = DbWatermarks(self.sessions, self.clock)
+        self._prepared = False
+
+    def _default_sender(self) -> Sender:
+        if self.settings.smtp.enabled:
+            return SmtpSender(self.settings.smtp)
+        maildir = self.settings.paths.resolved_outbound_maildir()
+        return MaildirSender(maildir)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Migrate the schema and make sure every configured community has its row."""
+        if self._prepared:
+            return
+        upgrade(self.engine)
+        with transaction(self.sessions) as session:
+            sync_communities(session, self.settings.communities, self.clock)
+        self._prepared = True
+
+    def ingest(self, raw: bytes, **kwargs: Any) -> IngestResult:
+        result = self.pipeline.ingest(raw, **kwargs)
+        self.deliverer.wake.set()  # new outbox rows: do not wait for the next poll
+        return result
+
+    def imap_sources(self, stop: threading.Event) -> list[ImapSource]:
+        sources = []
+        if self.settings.imap.enabled:
+            sources.append(ImapSource(self.settings.imap, self.ingest, self.watermarks, stop=stop))
+        for c in self.settings.communities:
+            if c.imap and c.imap.enabled:
+                ingest = functools.partial(self.ingest, default_community=c.slug)
+                sources.append(
+                    ImapSource(c.imap, ingest, self.watermarks, stop=stop, name=f"imap-{c.slug}")
+                )
+        return sources
+
+    def inbound_server(self) -> InboundSmtpServer:
+        own = set()
+        for c in self.settings.communities:
+            own.update({c.address, c.request_address, c.owner_address})
+
+        def accept(address: str) -> bool:
+            from mailbot.mail.identity import match_address
+
+            return match_address(address, self.settings.communities) is not None
+
+        return InboundSmtpServer(self.settings.inbound_smtp, self.ingest, accept_rcpt=accept)
+
+    def run_once(self) -> dict[str, int]:
+        """Drain every inbox, deliver everything due, and return counts (for cron and tests)."""
+        self.prepare()
+        stop = threading.Event()
+        fetched = 0
+        for source in self.imap_sources(stop):
+            try:
+                fetched += source.drain()
+            finally:
+                source.close()
+        stats = self.deliverer.drain()
+        return {"fetched": fetched, "sent": stats.sent, "failed": stats.failed, "deferred": stats.deferred}
+
+    def run(self, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
+        """Run until `stop` is set: IMAP IDLE loops, the SMTP listener, delivery and the scheduler."""
+        self.prepare()
+        threads: list[threading.Thread] = []
+        sources = self.imap_sources(stop)
+        for source in sources:
+            t = threading.Thread(target=source.run_forever, name=source.name, daemon=True)
+            t.start()
+            threads.append(t)
+        server = None
+        if self.settings.inbound_smtp_enabled:
+            server = self.inbound_server()
+            server.start()
+            log.info(
+                "SMTP listener on %s:%s", self.settings.inbound_smtp.host, self.settings.inbound_smtp.port
+            )
+        delivery = threading.Thread(
+            target=self.deliverer.run_forever, args=(stop,), name="deliver", daemon=True
+        )
+        delivery.start()
+        threads.append(delivery)
+        for start_service in SERVICES:
+            t = start_service(self, stop)
+            if t is not None:
+                threads.append(t)
+        if ready:
+            ready()
+        try:
+            stop.wait()
+        finally:
+            self.deliverer.wake.set()
+            if server is not None:
+                server.stop()
+            for t in threads:
+                t.join(timeout=10)
+            for source in sources:
+                source.close()
+            self.sender.close()
+            log.info("stopped cleanly")
+
+    # -- `mailbot check` ------------------------------------------------------------------
+    def check(self, *, network: bool = True) -> list[CheckResult]:
+        results = [CheckResult("config", True, self.settings.source_file or "embedded defaults")]
+        results.append(CheckResult("rules", True, f"{len(self.rules.rules)} rules in routing.toml"))
+        problems = self.renderer.validate()
+        results.append(
+            CheckResult("templates", not problems, "; ".join(problems) or f"{len(self.renderer.names())} templates")
+        )
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            results.append(CheckResult("database", True, self.engine.url.render_as_string()))
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            results.append(CheckResult("database", False, f"cannot connect: {exc}"))
+        if network:
+            results += self._check_imap() + self._check_smtp()
+        return results
+
+    def _check_imap(self) -> list[CheckResult]:
+        from imapclient import IMAPClient
+
+        out = []
+        targets = [("imap", self.settings.imap)] + [
+            (f"imap ({c.slug})", c.imap) for c in self.settings.communities if c.imap
+        ]
+        for name, imap in targets:
+            if not imap.enabled:
+                continue
+            try:
+                client = IMAPClient(imap.host, port=imap.port, ssl=imap.ssl, timeout=imap.timeout)
+                if imap.starttls:
+                    client.starttls()
+                client.login(imap.username, imap.password)
+                info = client.select_folder(imap.folder, readonly=True)
+                client.logout()
+                out.append(CheckResult(name, True, f"{imap.folder}: {info.get(b'EXISTS', 0)} messages"))
+            except Exception as exc:  # noqa: BLE001
+                out.append(CheckResult(name, False, f"{imap.host}:{imap.port}: {exc}"))
+        return out
+
+    def _check_smtp(self) -> list[CheckResult]:
+        smtp = self.settings.smtp
+        if not smtp.enabled:
+            where = self.settings.paths.resolved_outbound_maildir()
+            return [CheckResult("smtp", True, f"no relay configured: outbound mail goes to {where}")]
+        try:
+            cls = smtplib.SMTP_SSL if smtp.ssl else smtplib.SMTP
+            with cls(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+                client.ehlo()
+                if smtp.starttls:
+                    client.starttls()
+                    client.ehlo()
+                if smtp.username:
+                    client.login(smtp.username, smtp.password)
+                client.noop()
+            return [CheckResult("smtp", True, f"{smtp.host}:{smtp.port} answers")]
+        except Exception as exc:  # noqa: BLE001
+            return [CheckResult("smtp", False, f"{smtp.host}:{smtp.port}: {exc}")]
+

@@ -1,0 +1,48 @@
+"""Run the ordered rule chain: the first rule whose tests all hold decides the kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailbot.classify.facts import Facts
+from mailbot.classify.predicates import PREDICATES
+from mailbot.mail.parse import ParsedMessage
+
+
+@dataclass(frozen=True)
+class Test:
+    predicate: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    negate: bool = False
+
+    def holds(self, msg: ParsedMessage, facts: Facts) -> bool:
+        result = PREDICATES[self.predicate].fn(msg, facts, self.params)
+        return not result if self.negate else result
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    kind: str
+    tests: tuple[Test, ...]
+    source: str = ""  # file the rule came from, for messages about it
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str
+    rule: str
+
+
+class RuleChain:
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+
+    def classify(self, msg: ParsedMessage, facts: Facts) -> Decision:
+        for rule in self.rules:
+            if all(t.holds(msg, facts) for t in rule.tests):
+                return Decision(rule.kind, rule.name)
+        # The loader insists on a final catch-all, so this is only reached by hand-built chains.
+        return Decision("post", "default")

@@ -1,0 +1,238 @@
+"""The delivery loop: send due outbox recipients over SMTP, retry 4xx with backoff, fail 5xx per recipient.
+
+A crash after a commit never loses mail (rows stay pending); a crash between the SMTP transaction
+and the status update re-sends only that batch. On PostgreSQL several workers share the queue
+with `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.clock import Clock
+from mailbot.config import SmtpSettings
+from mailbot.mail.smtp import Envelope, Sender, SendResult
+from mailbot.mail.verp import verp_sender
+from mailbot.store.db import is_postgres
+from mailbot.store.models import Outbox, OutboxRecipient
+
+log = logging.getLogger("mailbot.deliver")
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.failed + self.deferred
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    outbox_id: int
+    address: str
+    verp_token: str
+    attempts: int
+
+
+def backoff(settings: SmtpSettings, attempts: int) -> timedelta:
+    """Exponential backoff with a little jitter so a fleet of deferred rows does not retry in step."""
+    delay = min(settings.retry_base_seconds * (2 ** max(attempts - 1, 0)), settings.retry_max_seconds)
+    return timedelta(seconds=delay * random.uniform(1.0, 1.1))
+
+
+class Deliverer:
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        sessions: sessionmaker[Session],
+        sender: Sender,
+        clock: Clock,
+        *,
+        claim_size: int = 2000,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.sender = sender
+        self.clock = clock
+        self.claim_size = claim_size
+        self.wake = threading.Event()
+
+    def _claim(self, session: Session, now: datetime) -> list[_Due]:
+        query = (
+            select(
+                OutboxRecipient.id,
+                OutboxRecipient.outbox_id,
+                OutboxRecipient.address,
+                OutboxRecipient.verp_token,
+                OutboxRecipient.attempts,
+            )
+            .where(OutboxRecipient.status == "pending", OutboxRecipient.next_attempt_at <= now)
+            .order_by(OutboxRecipient.id)
+            .limit(self.claim_size)
+        )
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True)
+        return [_Due(*row) for row in session.execute(query)]
+
+    def _envelopes(
+        self, session: Session, due: Sequence[_Due]
+    ) -> tuple[list[Envelope], list[list[_Due]], dict[int, Outbox]]:
+        outbox_ids = sorted({d.outbox_id for d in due})
+        boxes = {
+            o.id: o for o in session.scalars(select(Outbox).where(Outbox.id.in_(outbox_ids)))
+        }
+        by_box: dict[int, list[_Due]] = defaultdict(list)
+        for d in due:
+            by_box[d.outbox_id].append(d)
+        envelopes: list[Envelope] = []
+        groups: list[list[_Due]] = []
+        for box_id, rows in by_box.items():
+            box = boxes[box_id]
+            if box.verp:
+                # VERP: each recipient gets its own envelope so a bounce names the member.
+                for d in rows:
+                    sender = verp_sender(box.mail_from, d.verp_token) if d.verp_token else box.mail_from
+                    envelopes.append(Envelope(sender, [d.address], box.data))
+                    groups.append([d])
+            else:
+                size = self.settings.batch_size
+                for i in range(0, len(rows), size):
+                    chunk = rows[i : i + size]
+                    envelopes.append(Envelope(box.mail_from, [d.address for d in chunk], box.data))
+                    groups.append(chunk)
+        return envelopes, groups, boxes
+
+    def _apply(
+        self,
+        session: Session,
+        groups: Sequence[list[_Due]],
+        results: Sequence[SendResult],
+        boxes: dict[int, Outbox],
+        now: datetime,
+        stats: DeliveryStats,
+    ) -> None:
+        give_up = timedelta(hours=self.settings.give_up_hours)
+        updates: list[dict[str, object]] = []
+        for group, result in zip(groups, results, strict=True):
+            accepted = {a.lower() for a in result.accepted}
+            perm = {k.lower(): v for k, v in result.perm_failed.items()}
+            temp = {k.lower(): v for k, v in result.temp_failed.items()}
+            for d in group:
+                key = d.address.lower()
+                attempts = d.attempts + 1
+                if key in accepted:
+                    updates.append(
+                        {"id": d.id, "status": "sent", "attempts": attempts, "sent_at": now, "last_error": ""}
+                    )
+                    stats.sent += 1
+                elif key in perm:
+                    updates.append(
+                        {"id": d.id, "status": "failed", "attempts": attempts, "last_error": perm[key][:1000]}
+                    )
+                    stats.failed += 1
+                else:
+                    error = temp.get(key, "no answer for this recipient")
+                    if now - boxes[d.outbox_id].created_at > give_up:
+                        updates.append(
+                            {
+                                "id": d.id,
+                                "status": "failed",
+                                "attempts": attempts,
+                                "last_error": f"gave up after {attempts} attempts: {error}"[:1000],
+                            }
+                        )
+                        stats.failed += 1
+                    else:
+                        updates.append(
+                            {
+                                "id": d.id,
+                                "attempts": attempts,
+                                "next_attempt_at": now + backoff(self.settings, attempts),
+                                "last_error": error[:1000],
+                            }
+                        )
+                        stats.deferred += 1
+                        stats.errors.append(error)
+        # Rows with different column sets must go in separate executemany batches.
+        by_shape: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
+        for u in updates:
+            by_shape[tuple(sorted(u))].append(u)
+        for rows in by_shape.values():
+            session.execute(update(OutboxRecipient), rows)
+
+    def deliver_due(self) -> DeliveryStats:
+        """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""
+        stats = DeliveryStats()
+        now = self.clock.now()
+        with self.sessions() as session:
+            if is_postgres(session):
+                # Row locks are held while sending, so other workers skip these rows.
+                with session.begin():
+                    due = self._claim(session, now)
+                    if not due:
+                        return stats
+                    envelopes, groups, boxes = self._envelopes(session, due)
+                    results = self.sender.send_many(envelopes)
+                    self._apply(session, groups, results, boxes, self.clock.now(), stats)
+            else:
+                # SQLite has one writer: read, send outside any write lock, then record briefly.
+                with session.begin():
+                    due = self._claim(session, now)
+                    if not due:
+                        return stats
+                    envelopes, groups, boxes = self._envelopes(session, due)
+                results = self.sender.send_many(envelopes)
+                with session.begin():
+                    self._apply(session, groups, results, boxes, self.clock.now(), stats)
+        if stats.deferred:
+            log.warning("deferred %d recipients: %s", stats.deferred, stats.errors[0])
+        log.info("delivered sent=%d failed=%d deferred=%d", stats.sent, stats.failed, stats.deferred)
+        return stats
+
+    def drain(self, max_rounds: int = 10_000) -> DeliveryStats:
+        """Deliver until nothing is due now (deferred rows wait for their retry time)."""
+        total = DeliveryStats()
+        for _ in range(max_rounds):
+            stats = self.deliver_due()
+            total.sent += stats.sent
+            total.failed += stats.failed
+            total.deferred += stats.deferred
+            total.errors += stats.errors
+            if stats.attempted == 0 or stats.sent + stats.failed == 0:
+                break
+        return total
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                stats = self.deliver_due()
+            except Exception:  # noqa: BLE001 - database or network trouble: wait and try again
+                log.exception("delivery round failed; retrying")
+                stats = DeliveryStats()
+                stop.wait(min(self.settings.poll_seconds * 5, 30))
+            if stats.attempted == 0 or stats.sent + stats.failed == 0:
+                self.wake.wait(self.settings.poll_seconds)
+                self.wake.clear()
+
+    def next_due(self) -> datetime | None:
+        with self.sessions() as session:
+            return session.scalar(
+                select(func.min(OutboxRecipient.next_attempt_at)).where(
+                    OutboxRecipient.status == "pending"
+                )
+            )

@@ -1,0 +1,45 @@
+"""What every handler receives and returns. Handlers write rows (and outbox rows); they never commit or send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailbot.classify.chain import Decision
+from mailbot.classify.facts import Facts
+from mailbot.clock import Clock
+from mailbot.config import CommunitySettings, Settings
+from mailbot.mail.parse import ParsedMessage
+from mailbot.render import Renderer
+from mailbot.store.models import Community, Member, Message
+
+
+@dataclass
+class Context:
+    session: Session
+    settings: Settings
+    community: CommunitySettings | None
+    community_row: Community | None
+    member: Member | None
+    msg: ParsedMessage
+    facts: Facts
+    decision: Decision
+    record: Message
+    clock: Clock
+    renderer: Renderer
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # processed | held | ignored
+    reason: str = ""
+
+
+Handler = Callable[[Context], Outcome]

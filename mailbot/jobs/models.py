@@ -1,0 +1,3 @@
+"""Tables for scheduled jobs and the tip library (migration 0003_jobs)."""
+
+from mailbot.store.models import Base  # noqa: F401

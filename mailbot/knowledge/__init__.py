@@ -1,0 +1,1 @@
+"""Questions become numbered threads; accepted answers become searchable knowledge entries."""

@@ -1,0 +1,1 @@
+"""Roles and permissions, held posts, confirmation tokens, bounce scores and abuse limits."""

@@ -1,0 +1,240 @@
+"""One message, one way through: parse, route, dedupe, classify, handle, store — in one transaction.
+
+Every message handed to `Pipeline.ingest` ends processed, held, ignored or failed (with its reason
+and raw bytes), or is recognised as a duplicate of one that did. It never raises for bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.classify.chain import Decision, RuleChain
+from mailbot.classify.facts import Facts, MemberFacts
+from mailbot.clock import Clock
+from mailbot.config import CommunitySettings, Settings
+from mailbot.handlers import HANDLERS
+from mailbot.handlers.base import Context, Outcome
+from mailbot.mail.bounces import classify_bounce
+from mailbot.mail.contracts import IngestResult
+from mailbot.mail.identity import Route, own_addresses, route
+from mailbot.mail.parse import ParsedMessage, parse_message
+from mailbot.render import Renderer
+from mailbot.store.models import Community, Member, Message
+
+log = logging.getLogger("mailbot.pipeline")
+
+# Hooks that add facts before classification (e.g. which thread a reply belongs to). Each gets the
+# session, the community row, the message and the facts so far, and returns the facts to use.
+FactsHook = Callable[[Session, Community, ParsedMessage, Facts], Facts]
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        rules: RuleChain,
+        renderer: Renderer,
+        clock: Clock,
+        facts_hooks: Sequence[FactsHook] = (),
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.rules = rules
+        self.renderer = renderer
+        self.clock = clock
+        self.facts_hooks = tuple(facts_hooks)
+        self._own = own_addresses(settings.communities)
+        self._community_ids: dict[str, int] = {}
+
+    # -- the one public entry point -------------------------------------------------------
+    def ingest(
+        self,
+        raw: bytes,
+        *,
+        source: str,
+        source_ref: str,
+        envelope_to: Sequence[str] = (),
+        default_community: str | None = None,
+    ) -> IngestResult:
+        """Store and handle one message; returns after commit. Raises only if the database is down."""
+        msg = parse_message(raw)
+        default = self.settings.community(default_community) if default_community else None
+        if default is None and len(self.settings.communities) == 1:
+            default = self.settings.communities[0]
+        where = route(
+            [envelope_to, msg.delivered_to, [a.email for a in msg.to + msg.cc]],
+            self.settings.communities,
+            default,
+        )
+        rule = ""
+        try:
+            result, rule = self._handle(msg, where, source, source_ref)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded, never lost
+            log.exception("handling failed for message-id=%s", msg.message_id)
+            result = self._record_failure(msg, where, source, source_ref, exc)
+        log.info(
+            "message-id=<%s> source=%s community=%s kind=%s rule=%s outcome=%s reason=%s",
+            msg.message_id or "",
+            source_ref,
+            where.community.slug if where.community else "-",
+            result.kind or "-",
+            rule or "-",
+            result.status,
+            result.reason or "",
+        )
+        return result
+
+    # -- internals ------------------------------------------------------------------------
+    def community_row(self, session: Session, community: CommunitySettings) -> Community:
+        cid = self._community_ids.get(community.slug)
+        if cid is None:
+            found = session.scalar(select(Community).where(Community.slug == community.slug))
+            if found is None:
+                raise RuntimeError(f"community {community.slug} is not in the database; run sync")
+            self._community_ids[community.slug] = found.id
+            return found
+        row = session.get(Community, cid)
+        assert row is not None
+        return row
+
+    def _duplicate_of(
+        self, session: Session, community_id: int | None, msg: ParsedMessage, digest: str
+    ) -> int | None:
+        if msg.message_id:
+            query = select(Message.id).where(Message.message_id == msg.message_id[:998])
+            query = query.where(
+                Message.community_id == community_id
+                if community_id is not None
+                else Message.community_id.is_(None)
+            )
+            hit = session.scalar(query.limit(1))
+            if hit is not None:
+                return hit
+        return session.scalar(select(Message.id).where(Message.content_hash == digest).limit(1))
+
+    def _new_record(
+        self,
+        msg: ParsedMessage,
+        where: Route,
+        community_id: int | None,
+        source: str,
+        source_ref: str,
+        digest: str,
+        now: datetime,
+    ) -> Message:
+        from_ = msg.from_
+        return Message(
+            community_id=community_id,
+            source=source,
+            source_ref=_clip(source_ref, 300),
+            message_id=msg.message_id[:998] if msg.message_id else None,
+            content_hash=digest,
+            raw=msg.raw,
+            size=msg.size,
+            received_at=now,
+            from_email=_clip(from_.email if from_ else "", 320),
+            from_name=_clip(from_.name if from_ else "", 300),
+            subject=msg.subject,
+            address_role=where.role,
+            status="pending",
+            body_text=msg.new_text,
+            defects="\n".join(msg.defects),
+        )
+
+    def _handle(
+        self, msg: ParsedMessage, where: Route, source: str, source_ref: str
+    ) -> tuple[IngestResult, str]:
+        digest = content_hash(msg.raw)
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            row = self.community_row(session, where.community) if where.community else None
+            community_id = row.id if row else None
+            dup = self._duplicate_of(session, community_id, msg, digest)
+            if dup is not None:
+                return IngestResult("duplicate", dup, None, "already stored"), ""
+            member = None
+            if row is not None and msg.sender_email:
+                member = session.scalar(
+                    select(Member).where(
+                        Member.community_id == row.id, Member.email == msg.sender_email
+                    )
+                )
+            facts = Facts(
+                route=where,
+                member=MemberFacts(member.id, member.role, member.status, member.delivery)
+                if member
+                else None,
+                own_addresses=self._own,
+                bounce=classify_bounce(msg.message),
+                max_message_bytes=self.settings.limits.max_message_bytes,
+            )
+            if row is not None:
+                for hook in self.facts_hooks:
+                    facts = hook(session, row, msg, facts)
+            decision: Decision = self.rules.classify(msg, facts)
+            record = self._new_record(msg, where, community_id, source, source_ref, digest, now)
+            record.kind, record.rule = decision.kind, decision.rule
+            record.member_id = member.id if member else None
+            session.add(record)
+            session.flush()
+            ctx = Context(
+                session=session,
+                settings=self.settings,
+                community=where.community,
+                community_row=row,
+                member=member,
+                msg=msg,
+                facts=facts,
+                decision=decision,
+                record=record,
+                clock=self.clock,
+                renderer=self.renderer,
+            )
+            outcome: Outcome = HANDLERS[decision.kind](ctx)
+            record.status, record.reason = outcome.status, _clip(outcome.reason, 2000)
+            return IngestResult(outcome.status, record.id, decision.kind, outcome.reason), decision.rule
+
+    def _record_failure(
+        self, msg: ParsedMessage, where: Route, source: str, source_ref: str, exc: BaseException
+    ) -> IngestResult:
+        """Keep the raw bytes and the reason so the message can be replayed once the bug is fixed."""
+        digest = content_hash(msg.raw)
+        reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        with self.sessions() as session, session.begin():
+            row = self.community_row(session, where.community) if where.community else None
+            record = self._new_record(
+                msg, where, row.id if row else None, source, source_ref, digest, self.clock.now()
+            )
+            record.status, record.kind, record.reason = "failed", "", _clip(reason, 2000)
+            session.add(record)
+            session.flush()
+            return IngestResult("failed", record.id, None, reason)
+
+    def replay(self, message_pk: int) -> IngestResult:
+        """Run a stored (failed or held) message through the pipeline again, as a new attempt."""
+        with self.sessions() as session, session.begin():
+            old = session.get(Message, message_pk)
+            if old is None:
+                raise KeyError(f"no message {message_pk}")
+            raw, source_ref = old.raw, old.source_ref
+            # Free the dedupe slot: the old row stays as history but no longer counts as stored.
+            old.message_id = None
+            old.content_hash = f"replayed:{old.content_hash}"[:64]
+            old.reason = _clip(f"replayed at {self.clock.now().isoformat()}; {old.reason}", 2000)
+        return self.ingest(raw, source="replay", source_ref=f"replay:{message_pk}:{source_ref}")

@@ -1,0 +1,1 @@
+"""Persistence: models, engine/session setup, migrations and the queries the app shares."""
