@@ -17,6 +17,7 @@ from mailbot.classify.loader import load_rules
 from mailbot.clock import Clock, SystemClock
 from mailbot.config import Settings
 from mailbot.deliver import Deliverer
+from mailbot.faults import checkpoint
 from mailbot.handlers import HANDLERS
 from mailbot.jobs import start_scheduler
 from mailbot.knowledge.threads import thread_facts
@@ -82,6 +83,7 @@ class App:
 
     def ingest(self, raw: bytes, **kwargs: Any) -> IngestResult:
         result = self.pipeline.ingest(raw, **kwargs)
+        checkpoint("after-ingest-commit")  # committed, not yet moved on the IMAP server
         self.deliverer.wake.set()  # new outbox rows: do not wait for the next poll
         return result
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.clock import Clock
 from mailbot.config import SmtpSettings
+from mailbot.faults import checkpoint
 from mailbot.mail.smtp import Envelope, Sender, SendResult
 from mailbot.mail.verp import verp_sender
 from mailbot.store.db import is_postgres
@@ -188,6 +189,7 @@ class Deliverer:
                         return stats
                     envelopes, groups, boxes = self._envelopes(session, due)
                     results = self.sender.send_many(envelopes)
+                    checkpoint("after-smtp-send")
                     self._apply(session, groups, results, boxes, self.clock.now(), stats)
             else:
                 # SQLite has one writer: read, send outside any write lock, then record briefly.
@@ -197,6 +199,7 @@ class Deliverer:
                         return stats
                     envelopes, groups, boxes = self._envelopes(session, due)
                 results = self.sender.send_many(envelopes)
+                checkpoint("after-smtp-send")  # sent, status not yet recorded
                 with session.begin():
                     self._apply(session, groups, results, boxes, self.clock.now(), stats)
         if stats.deferred:

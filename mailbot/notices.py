@@ -12,20 +12,8 @@ from sqlalchemy.orm import Session
 from mailbot.config import CommunitySettings
 from mailbot.mail.compose import as_bytes, bot_message
 from mailbot.outbox import Recipient, enqueue
-from mailbot.render import Renderer
+from mailbot.render import Renderer, community_context
 from mailbot.store.models import Community, NoticeLog
-
-
-def community_context(c: CommunitySettings) -> dict[str, Any]:
-    return {
-        "name": c.display_name,
-        "slug": c.slug,
-        "address": c.address,
-        "request_address": c.request_address,
-        "owner_address": c.owner_address,
-        "prefix": c.prefix,
-        "language": c.language,
-    }
 
 
 def recently_noticed(

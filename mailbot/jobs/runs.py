@@ -1,0 +1,90 @@
+"""Keyed job runs: the (job, community, period) row is written in the same transaction as the outbox rows.
+
+A second instance (or a restart, or a catch-up) that reaches the same key finds the row, or hits the
+unique constraint while the first one is still committing, and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailbot.jobs.base import JobEnv, RunResult
+from mailbot.jobs.models import JobRun
+from mailbot.store.db import transaction
+from mailbot.store.models import Community
+from mailbot.store.queries import community_row
+
+log = logging.getLogger("mailbot.jobs")
+
+
+@dataclass
+class Sent:
+    """What a job body wrote: outbox messages and recipient rows, plus a note for `jobs list`."""
+
+    messages: int = 0
+    recipients: int = 0
+    detail: str = ""
+
+
+def already_ran(session: Session, job: str, community_id: int, period: str) -> bool:
+    return (
+        session.scalar(
+            select(JobRun.id).where(
+                JobRun.job == job, JobRun.community_id == community_id, JobRun.period == period
+            )
+        )
+        is not None
+    )
+
+
+def claim(session: Session, job: str, community_id: int, period: str, now: datetime) -> JobRun | None:
+    """Insert the run row first (so a concurrent twin blocks on the key), or None if it exists."""
+    if already_ran(session, job, community_id, period):
+        return None
+    run = JobRun(
+        job=job, community_id=community_id, period=period, ran_at=now, messages=0, recipients=0, detail=""
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        # On PostgreSQL the INSERT waited for the other instance's commit and lost the race.
+        return None
+    return run
+
+
+def run_keyed(
+    env: JobEnv,
+    job: str,
+    slug: str,
+    period: str,
+    body: Callable[[Session, Community], Sent],
+) -> RunResult:
+    """Run `body` once per (job, community, period); its outbox rows commit with the run row."""
+    now = env.clock.now()
+    try:
+        with transaction(env.sessions) as session:
+            row = community_row(session, slug)
+            run = claim(session, job, row.id, period, now)
+            if run is None:
+                log.info("job %s %s %s: already done", job, slug, period)
+                return RunResult(job, slug, period, "already-done")
+            sent = body(session, row)
+            run.messages, run.recipients, run.detail = sent.messages, sent.recipients, sent.detail[:500]
+    except IntegrityError:
+        # The twin committed between our claim and our commit (SQLite has no row lock to wait on).
+        log.info("job %s %s %s: lost the race to another instance", job, slug, period)
+        return RunResult(job, slug, period, "already-done")
+    log.info(
+        "job %s %s %s: %d messages to %d recipients %s",
+        job, slug, period, sent.messages, sent.recipients, sent.detail,
+    )  # fmt: skip
+    return RunResult(job, slug, period, "done", sent.messages, sent.recipients, sent.detail)

@@ -1,0 +1,183 @@
+"""Thai-aware knowledge search: segmented text in SQLite FTS5 (bm25) or a PostgreSQL tsvector (ts_rank).
+
+One query shape for both: all words must match (stop words dropped), else any word; solved entries
+rank above open threads, then title > accepted answer > body. Index rows are written in the
+caller's transaction (triggers / a generated column keep the full-text side in step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from mailbot.knowledge.models import KbDoc, KbEntry, Thread
+from mailbot.knowledge.segment import segment, tokens
+
+# Field weights. SQLite bm25 takes one per column; PostgreSQL ts_rank takes {D, C, B, A}.
+_BM25 = "bm25(kb_fts, 10.0, 4.0, 1.0)"
+_PG_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"
+_EN_STOP = frozenset(
+    "a an the to of is are was be in on at for with and or my me i we you it this that how what "
+    "why when where do does can could please".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _thai_stop() -> frozenset[str]:
+    from pythainlp.corpus import thai_stopwords
+
+    return frozenset(thai_stopwords())
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str  # entry | thread
+    ref_id: int
+    number: int  # entry number, or thread number for an open thread
+    title: str
+    excerpt: str
+    topic: str
+    status: str  # entry status (published/draft/stale) or 'open' for a thread
+    solved: bool
+    score: float
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct search tokens of `query`; stop words go unless nothing else is left ('ไม่' alone works)."""
+    seen: dict[str, None] = {}
+    for t in tokens(query):
+        seen.setdefault(t, None)
+    terms = list(seen)
+    content = [t for t in terms if t not in _EN_STOP and t not in _thai_stop()]
+    return content or terms
+
+
+# -- index maintenance -------------------------------------------------------------------------
+def _upsert(session: Session, community_id: int, kind: str, ref_id: int, **fields: object) -> None:
+    doc = session.scalar(select(KbDoc).where(KbDoc.kind == kind, KbDoc.ref_id == ref_id))
+    if doc is None:
+        doc = KbDoc(community_id=community_id, kind=kind, ref_id=ref_id)
+        session.add(doc)
+    for key, value in fields.items():
+        setattr(doc, key, value)
+    session.flush()
+
+
+def index_entry(session: Session, entry: KbEntry) -> None:
+    """(Re)index an entry; drafts are indexed but hidden from members' searches."""
+    _upsert(
+        session,
+        entry.community_id,
+        "entry",
+        entry.id,
+        solved=True,
+        visible=entry.status != "draft",
+        title_seg=segment(entry.title),
+        answer_seg=segment(entry.answer),
+        body_seg=segment(f"{entry.question}\n{entry.topic}"),
+    )
+
+
+def index_thread(session: Session, thread: Thread) -> None:
+    """Index an open question so it can be found before anyone files an entry from it."""
+    _upsert(
+        session,
+        thread.community_id,
+        "thread",
+        thread.id,
+        solved=False,
+        visible=True,
+        title_seg=segment(thread.subject),
+        answer_seg="",
+        body_seg=segment(f"{thread.question_text}\n{thread.topic}"),
+    )
+
+
+def unindex(session: Session, kind: str, ref_id: int) -> None:
+    session.execute(delete(KbDoc).where(KbDoc.kind == kind, KbDoc.ref_id == ref_id))
+
+
+# -- querying ----------------------------------------------------------------------------------
+def _match_sqlite(terms: list[str], any_term: bool) -> str:
+    quoted = [f'"{t}"' for t in terms]  # tokens never contain '"': segment() keeps word chars only
+    return (" OR " if any_term else " ").join(quoted)
+
+
+def _match_pg(terms: list[str], any_term: bool) -> str:
+    return (" | " if any_term else " & ").join(f"'{t}'" for t in terms)
+
+
+def _ranked(
+    session: Session,
+    community_id: int,
+    terms: list[str],
+    any_term: bool,
+    limit: int,
+    entries_only: bool,
+    include_hidden: bool,
+) -> list[tuple[str, int, bool, float]]:
+    bind = session.get_bind()
+    where_kind = " AND d.kind = 'entry'" if entries_only else ""
+    params: dict[str, object] = {"c": community_id, "n": limit}
+    if bind.dialect.name == "postgresql":
+        where_visible = "" if include_hidden else " AND d.visible"
+        sql = (
+            f"SELECT d.kind, d.ref_id, d.solved, ts_rank({_PG_WEIGHTS}, d.tsv, q) AS score "
+            "FROM kb_docs d, to_tsquery('simple', :q) q "
+            f"WHERE d.tsv @@ q AND d.community_id = :c{where_visible}{where_kind} "
+            "ORDER BY d.solved DESC, score DESC, d.id DESC LIMIT :n"
+        )
+        params["q"] = _match_pg(terms, any_term)
+    else:
+        where_visible = "" if include_hidden else " AND d.visible = 1"
+        sql = (
+            f"SELECT d.kind, d.ref_id, d.solved, -{_BM25} AS score "
+            "FROM kb_fts JOIN kb_docs d ON d.id = kb_fts.rowid "
+            f"WHERE kb_fts MATCH :q AND d.community_id = :c{where_visible}{where_kind} "
+            "ORDER BY d.solved DESC, score DESC, d.id DESC LIMIT :n"
+        )
+        params["q"] = _match_sqlite(terms, any_term)
+    rows = session.execute(text(sql), params).all()
+    return [(str(k), int(r), bool(s), float(sc)) for k, r, s, sc in rows]
+
+
+def search(
+    session: Session,
+    community_id: int,
+    query: str,
+    *,
+    limit: int = 10,
+    entries_only: bool = False,
+    include_hidden: bool = False,
+    any_term: bool | None = None,
+) -> list[Hit]:
+    """Best matches for `query`. any_term None: all words first, any word when that finds nothing."""
+    terms = query_terms(query)[:32]
+    if not terms:
+        return []
+    modes = [any_term] if any_term is not None else ([False, True] if len(terms) > 1 else [False])
+    rows: list[tuple[str, int, bool, float]] = []
+    for mode in modes:
+        rows = _ranked(session, community_id, terms, mode, limit, entries_only, include_hidden)
+        if rows:
+            break
+    return _hits(session, rows)
+
+
+def _hits(session: Session, rows: list[tuple[str, int, bool, float]]) -> list[Hit]:
+    entry_ids = [r for k, r, _, _ in rows if k == "entry"]
+    thread_ids = [r for k, r, _, _ in rows if k == "thread"]
+    entries = {e.id: e for e in session.scalars(select(KbEntry).where(KbEntry.id.in_(entry_ids)))} if entry_ids else {}
+    threads = {t.id: t for t in session.scalars(select(Thread).where(Thread.id.in_(thread_ids)))} if thread_ids else {}
+    out: list[Hit] = []
+    for kind, ref, solved, score in rows:
+        if kind == "entry" and ref in entries:
+            e = entries[ref]
+            out.append(Hit("entry", e.id, e.number, e.title, e.answer, e.topic, e.status, solved, score))
+        elif kind == "thread" and ref in threads:
+            t = threads[ref]
+            out.append(Hit("thread", t.id, t.number, t.subject, t.question_text, t.topic, "open", solved, score))
+    return out

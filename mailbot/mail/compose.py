@@ -1,0 +1,416 @@
+"""Outbound mail: list subjects, the redistributed list copy (RFC 2369/2919 headers) and
+messages the bot writes itself. Every header this module sets passes `safe_header_value`.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import re
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from email import policy as email_policy
+from email.generator import BytesGenerator
+from email.header import Header
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.utils import formataddr, formatdate, getaddresses
+
+from mailbot.config import CommunitySettings
+
+# Reply and forward markers seen from Outlook/Gmail/phones in the languages our members use.
+REPLY_PREFIXES: tuple[str, ...] = (
+    "Re",
+    "RE",
+    "AW",
+    "SV",
+    "Antw",
+    "VS",
+    "Réf",
+    "Ref",
+    "ตอบกลับ",
+    "ตอบ",
+    "回复",
+    "答复",
+    "回覆",
+)
+FORWARD_PREFIXES: tuple[str, ...] = ("Fwd", "FW", "Fw", "WG", "TR", "ส่งต่อ", "转发", "轉寄")
+# Bracketed tags that corporate gateways paste in front of subjects.
+NOISE_TAGS: tuple[str, ...] = ("[EXT]", "[EXTERNAL]", "[External]")
+LOOP_HEADER = "X-Mailbot-Loop"
+
+# Headers of the original that must not reach members: delivery traces of the inbound hop,
+# list headers of other lists, signatures we are about to break, read-receipt requests that
+# would make thousands of clients write to the author, and moderator passwords.
+_DROP_ON_COPY = (
+    "Return-Path",
+    "Delivered-To",
+    "X-Original-To",
+    "DKIM-Signature",
+    "DomainKey-Signature",
+    "List-Id",
+    "List-Post",
+    "List-Help",
+    "List-Subscribe",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Archive",
+    "List-Owner",
+    "Precedence",
+    "Sender",
+    "Errors-To",
+    "Disposition-Notification-To",
+    "Return-Receipt-To",
+    "X-Confirm-Reading-To",
+    "Approved",
+    "Approve",
+    "Bcc",
+    LOOP_HEADER,
+)
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_SPACES = re.compile(r"[ \t]+")
+_COLON = r"\s*[:：]"
+_COUNT = r"(?:\s*[\[(]\d+[\])])?"  # Outlook/Eudora style "Re[2]:" / "Re(2):"
+
+
+def _alternation(words: Sequence[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+_REPLY_RE = re.compile(rf"(?:{_alternation(REPLY_PREFIXES)}){_COUNT}{_COLON}\s*", re.IGNORECASE)
+_FORWARD_RE = re.compile(rf"(?:{_alternation(FORWARD_PREFIXES)}){_COUNT}{_COLON}\s*", re.IGNORECASE)
+_NOISE_RE = re.compile(rf"(?:{_alternation(NOISE_TAGS)})\s*", re.IGNORECASE)
+
+
+def safe_header_value(value: str) -> str:
+    """Collapse CR, LF and other control characters into single spaces so no value can
+    start a new header line; surrounding whitespace is trimmed."""
+    return _SPACES.sub(" ", _CONTROL.sub(" ", value)).strip()
+
+
+def _prefix_re(prefix: str) -> re.Pattern[str]:
+    prefix = prefix.strip()
+    if len(prefix) > 2 and prefix.startswith("[") and prefix.endswith("]"):
+        # "[KM-IT]" also matches a tagged copy such as "[KM-IT #Q42]".
+        inner = re.escape(prefix[1:-1].strip())
+        return re.compile(rf"\[\s*{inner}(?:\s+[^\]]*)?\]\s*", re.IGNORECASE)
+    return re.compile(rf"{re.escape(prefix)}(?:\s*\[[^\]]*\])?\s*", re.IGNORECASE)
+
+
+def _strip_leading(subject: str, prefix: str) -> tuple[str, bool, bool]:
+    """Strip the leading run of markers; return (rest, saw_reply, saw_forward)."""
+    rest = safe_header_value(subject)
+    pre = _prefix_re(prefix) if prefix.strip() else None
+    saw_reply = saw_forward = False
+    while True:
+        m = _REPLY_RE.match(rest)
+        if m:
+            saw_reply = True
+        else:
+            m = _FORWARD_RE.match(rest)
+            if m:
+                saw_forward = True
+            else:
+                m = _NOISE_RE.match(rest) or (pre.match(rest) if pre else None)
+        if not m or not m.group(0):
+            return rest, saw_reply, saw_forward
+        rest = rest[m.end() :]
+
+
+def base_subject(subject: str, prefix: str) -> str:
+    """The subject without reply/forward markers, list prefixes or thread tags in front."""
+    return _strip_leading(subject, prefix)[0]
+
+
+def list_subject(subject: str, prefix: str, tag: str | None = None) -> str:
+    """'[KM-IT] base', '[KM-IT #Q42] base'; one 'Re: ' in front when the original was a reply.
+
+    A forward that is not a reply keeps one 'Fwd: ' after the tag so members see what it is.
+    """
+    base, saw_reply, saw_forward = _strip_leading(subject, prefix)
+    prefix = safe_header_value(prefix)
+    tag = safe_header_value(tag) if tag else None
+    if tag and len(prefix) > 2 and prefix.startswith("[") and prefix.endswith("]"):
+        head = f"{prefix[:-1]} {tag}]"
+    elif tag:
+        head = f"{prefix} [{tag}]".strip()
+    else:
+        head = prefix
+    if saw_forward and not saw_reply:
+        base = f"Fwd: {base}".strip()
+    out = f"{head} {base}".strip()
+    return f"Re: {out}" if saw_reply else out
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID on `domain` (no host name or process id leaked)."""
+    return f"<{int(time.time() * 1000):x}.{secrets.token_hex(8)}@{safe_header_value(domain)}>"
+
+
+def _is_ascii(value: str) -> bool:
+    return value.isascii()
+
+
+def _encoded_text(value: str, header_name: str) -> str:
+    """Unstructured text, RFC 2047-encoded (and folded) only when it is not ASCII."""
+    value = safe_header_value(value)
+    if _is_ascii(value):
+        return value
+    return Header(value, "utf-8", header_name=header_name).encode(linesep="\r\n", maxlinelen=76)
+
+
+def _phrase_addr(name: str, addr: str, header_name: str) -> str:
+    """`"Name" <addr>` with the display name quoted or RFC 2047-encoded as needed."""
+    name, addr = safe_header_value(name), safe_header_value(addr)
+    if not name or _is_ascii(name):
+        return formataddr((name, addr))
+    encoded = Header(name, "utf-8", header_name=header_name).encode(linesep="\r\n", maxlinelen=76)
+    return f"{encoded} <{addr}>"
+
+
+def _list_headers(community: CommunitySettings, *, encoded: bool) -> list[tuple[str, str]]:
+    """RFC 2369/2919 headers; `encoded`: RFC 2047 already applied (compat32), else the
+    caller's policy encodes (EmailMessage)."""
+    request = safe_header_value(community.request_address)
+    name, list_id = safe_header_value(community.display_name), safe_header_value(community.list_id)
+    if encoded or name.isascii():
+        list_id_value = _phrase_addr(name, list_id, "List-Id")
+    else:
+        list_id_value = f"{name} <{list_id}>"
+    headers = [
+        ("List-Id", list_id_value),
+        ("List-Post", f"<mailto:{safe_header_value(community.address)}>"),
+        ("List-Help", f"<mailto:{request}?subject=help>"),
+        ("List-Subscribe", f"<mailto:{request}?subject=subscribe>"),
+        ("List-Unsubscribe", f"<mailto:{request}?subject=unsubscribe>"),
+        ("List-Owner", f"<mailto:{safe_header_value(community.owner_address)}>"),
+    ]
+    if community.archive_url:
+        headers.append(("List-Archive", f"<{safe_header_value(community.archive_url)}>"))
+    return headers
+
+
+def _short_name(community: CommunitySettings) -> str:
+    short = community.prefix.strip().strip("[]").strip()
+    return short or community.display_name
+
+
+def _replace(msg: Message, name: str, value: str) -> None:
+    del msg[name]
+    msg[name] = value
+
+
+def _append_footer(msg: Message, footer: str) -> Message:
+    """Add the footer without touching the original body bytes.
+
+    Plain UTF-8/ASCII text in 7bit/8bit gets the footer appended inline; anything else
+    (base64, quoted-printable, other charsets, HTML, multiparts) gets it as its own part.
+    """
+    footer_block = "\n-- \n" + footer.strip("\n") + "\n"
+    footer_raw = footer_block.encode("utf-8")
+    ctype = msg.get_content_type()
+    cte = str(msg.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+    charset = str(msg.get_param("charset", "us-ascii") or "us-ascii").lower()
+    if (
+        ctype == "text/plain"
+        and cte in ("7bit", "8bit")
+        and charset in ("us-ascii", "utf-8", "utf8")
+        and not msg.is_multipart()
+    ):
+        # For 7bit/8bit, decode=True returns the body bytes exactly as they arrived.
+        body = msg.get_payload(decode=True)
+        body = body if isinstance(body, bytes) else b""
+        if not footer_block.isascii():
+            if charset == "us-ascii":
+                msg.set_param("charset", "utf-8")
+            _replace(msg, "Content-Transfer-Encoding", "8bit")
+        sep = b"" if body.endswith(b"\n") or not body else b"\n"
+        msg.set_payload((body + sep + footer_raw).decode("ascii", "surrogateescape"))
+        return msg
+    footer_part = Message()
+    footer_part["Content-Type"] = 'text/plain; charset="utf-8"'
+    footer_part["Content-Transfer-Encoding"] = "8bit"
+    footer_part["Content-Disposition"] = "inline"
+    footer_part.set_payload(footer_raw.decode("ascii", "surrogateescape"))
+    if ctype == "multipart/mixed" and msg.is_multipart():
+        msg.attach(footer_part)
+        return msg
+    # The untouched original body (with its content headers) becomes the first part.
+    inner = copy.deepcopy(msg)
+    for name in {n.lower() for n in inner if not n.lower().startswith("content-")}:
+        del inner[name]
+    for name in {n.lower() for n in msg if n.lower().startswith("content-")}:
+        del msg[name]
+    msg.preamble = msg.epilogue = None
+    msg["Content-Type"] = "multipart/mixed"
+    msg.set_payload([inner, footer_part])
+    msg.set_boundary(f"=_mailbot_{secrets.token_hex(12)}")
+    return msg
+
+
+def list_copy(
+    original: Message,
+    *,
+    community: CommunitySettings,
+    subject: str,
+    from_name: str,
+    from_email: str,
+    tag: str | None = None,
+    footer_text: str | None = None,
+    message_id: str | None = None,
+) -> bytes:
+    """The copy of a member's post that goes to every member, as SMTP-ready bytes (CRLF).
+
+    `original` is parsed from bytes with policy compat32; it is not modified. `subject`,
+    `from_name` and `from_email` are the decoded values. `message_id` is used only when the
+    original has none. DKIM-Signature is removed: the new Subject always breaks it, and a
+    failing signature hurts delivery more than no signature does.
+    """
+    msg = copy.deepcopy(original)
+    for name in _DROP_ON_COPY:
+        del msg[name]
+    group = safe_header_value(community.address)
+    author_name = safe_header_value(from_name)
+    author = safe_header_value(from_email)
+    original_reply_to = original.get("Reply-To")
+
+    _replace(msg, "Subject", _encoded_text(list_subject(subject, community.prefix, tag), "Subject"))
+    if community.dmarc_rewrite:
+        shown = author_name or author.replace("@", " at ")
+        _replace(msg, "From", _phrase_addr(f"{shown} via {_short_name(community)}", group, "From"))
+    if community.reply_to == "sender":
+        if community.dmarc_rewrite or not original_reply_to:
+            value = (
+                safe_header_value(str(original_reply_to))
+                if original_reply_to
+                else _phrase_addr(author_name, author, "Reply-To")
+            )
+            _replace(msg, "Reply-To", value)
+    else:
+        _replace(msg, "Reply-To", _phrase_addr(community.display_name, group, "Reply-To"))
+        if community.dmarc_rewrite and author:
+            # From now names the list; Cc keeps "reply all" reaching the author.
+            existing = [str(v) for v in msg.get_all("Cc", [])]
+            if author.lower() not in {a.lower() for _, a in getaddresses(existing)}:
+                # Folded between addresses so a long Cc list never exceeds the line limit.
+                value = ",\r\n ".join([*existing, _phrase_addr(author_name, author, "Cc")])
+                _replace(msg, "Cc", value)
+    if not msg.get("Message-ID"):
+        msg["Message-ID"] = safe_header_value(message_id or new_message_id(community.domain))
+    for name, value in _list_headers(community, encoded=True):
+        msg[name] = value
+    msg["Precedence"] = "list"
+    msg[LOOP_HEADER] = safe_header_value(community.list_id)
+    msg["Sender"] = f"<{safe_header_value(community.bounces_address)}>"
+    if footer_text:
+        msg = _append_footer(msg, footer_text)
+        if "MIME-Version" not in msg:
+            msg["MIME-Version"] = "1.0"
+    return _flatten_compat32(msg)
+
+
+class _VerbatimGenerator(BytesGenerator):
+    """BytesGenerator that writes an unparsed multipart body (no boundary found) back as the
+    raw bytes it came from; the stdlib decodes it to text first and fails on 8-bit bytes."""
+
+    def _handle_multipart(self, msg: Message) -> None:
+        payload = msg.__dict__.get("_payload")
+        if isinstance(payload, str):
+            self._write_lines(payload)  # type: ignore[attr-defined]
+            return
+        super()._handle_multipart(msg)  # type: ignore[misc]
+
+
+def _flatten_compat32(msg: Message) -> bytes:
+    # max_line_length=0: headers of the original are written as they came (no re-folding),
+    # ours arrive pre-folded; the body is written back byte for byte (8bit stays 8bit).
+    pol = email_policy.compat32.clone(linesep="\r\n", max_line_length=0)
+    buf = io.BytesIO()
+    _VerbatimGenerator(buf, mangle_from_=False, policy=pol).flatten(msg, unixfrom=False)
+    out = buf.getvalue()
+    # Unparseable multiparts are written back verbatim, possibly with bare LF: SMTP wants CRLF.
+    if out.count(b"\n") != out.count(b"\r\n") or out.count(b"\r") != out.count(b"\r\n"):
+        out = _EOL.sub(b"\r\n", out)
+    return out
+
+
+# cte_type 7bit: bodies go out as quoted-printable/base64, safe through any relay.
+_BOT_POLICY = email_policy.SMTP.clone(cte_type="7bit", max_line_length=78)
+
+
+def bot_message(
+    community: CommunitySettings,
+    *,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    auto_submitted: str = "auto-generated",
+    inline_images: Sequence[tuple[str, bytes, str]] = (),
+    from_address: str | None = None,
+    list_headers: bool = True,
+    extra_headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """A message the bot writes: text (+ HTML, + inline images as cid: parts), UTF-8.
+
+    `inline_images` are (content-id without <>, image bytes, subtype such as 'png'); the HTML
+    refers to them as `cid:<content-id>`. The structure is multipart/related around
+    multipart/alternative when images are given.
+    """
+    msg = EmailMessage(policy=_BOT_POLICY)
+    sender = safe_header_value(from_address or community.request_address)
+    msg["From"] = Address(display_name=safe_header_value(community.display_name), addr_spec=sender)
+    msg["To"] = ", ".join(safe_header_value(a) for a in to if safe_header_value(a))
+    msg["Subject"] = safe_header_value(subject)
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = new_message_id(community.domain)
+    if in_reply_to:
+        msg["In-Reply-To"] = safe_header_value(in_reply_to)
+    refs = [safe_header_value(r) for r in references if safe_header_value(r)]
+    if in_reply_to and safe_header_value(in_reply_to) not in refs:
+        refs.append(safe_header_value(in_reply_to))
+    if refs:
+        msg["References"] = " ".join(refs)
+    msg["Auto-Submitted"] = safe_header_value(auto_submitted)
+    # Keeps vacation responders from answering the bot.
+    msg["Precedence"] = "bulk"
+    msg[LOOP_HEADER] = safe_header_value(community.list_id)
+    if list_headers:
+        for name, value in _list_headers(community, encoded=False):
+            msg[name] = value
+    for name, value in (extra_headers or {}).items():
+        name = safe_header_value(name).replace(" ", "").rstrip(":")
+        if name:
+            del msg[name]
+            msg[name] = safe_header_value(value)
+    msg.set_content(text, charset="utf-8")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", charset="utf-8")
+    if inline_images:
+        # multipart/related around the multipart/alternative (the stdlib will not nest it so).
+        inner = EmailMessage(policy=_BOT_POLICY)
+        for name in [n for n in msg if n.lower().startswith("content-")]:
+            inner[name] = msg[name]
+            del msg[name]
+        inner.set_payload(msg.get_payload())
+        msg["Content-Type"] = "multipart/related"
+        msg.set_payload([inner])
+    for cid, data, subtype in inline_images:
+        cid = safe_header_value(cid).strip("<>")
+        sub = safe_header_value(subtype) or "png"
+        msg.add_related(
+            data, "image", sub, cid=f"<{cid}>", disposition="inline", filename=f"{cid}.{sub}"
+        )
+    return msg
+
+
+def as_bytes(msg: EmailMessage) -> bytes:
+    """SMTP-ready bytes with CRLF line endings."""
+    buf = io.BytesIO()
+    BytesGenerator(buf, mangle_from_=False, policy=msg.policy.clone(linesep="\r\n")).flatten(msg)
+    return buf.getvalue()

@@ -1,0 +1,190 @@
+"""SMTP/LMTP inbound (aiosmtpd): an MTA hands us mail; we answer 250 only after the pipeline committed it.
+
+A failing ingest (database down) answers 451 so the sending MTA keeps the message and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailbot.config import InboundSmtpSettings
+from mailbot.mail.contracts import Ingest, IngestResult
+
+log = logging.getLogger(__name__)
+
+# RFC 5321 caps lines at 998 octets, but real clients break it; we would rather take the message
+# and let the parser record a defect than bounce a member's post.
+LENIENT_LINE_LIMIT = 64 * 1024
+INGEST_WORKERS = 4  # ingest is blocking SQLAlchemy; this caps concurrent database writers
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_RETURN_PATH = re.compile(rb"(?im)^return-path:")
+
+
+class _LenientSMTP(SMTP):
+    line_length_limit = LENIENT_LINE_LIMIT
+
+
+class _LenientLMTP(LMTP):
+    line_length_limit = LENIENT_LINE_LIMIT
+
+
+def _peer_text(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "unknown")
+
+
+def with_return_path(raw: bytes, mail_from: str | None) -> bytes:
+    """Prepend Return-Path as a final-delivery agent does, so bounces (MAIL FROM:<>) are visible."""
+    end = _HEADER_END.search(raw, 0, 65536)
+    if _RETURN_PATH.search(raw[: end.start()] if end else raw[:65536]):
+        return raw
+    sender = (mail_from or "").strip("<>")
+    return b"Return-Path: <" + sender.encode("utf-8", "surrogateescape") + b">\r\n" + raw
+
+
+class _Handler:
+    def __init__(
+        self,
+        ingest: Ingest,
+        accept_rcpt: Callable[[str], bool] | None,
+        lmtp: bool,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self.ingest = ingest
+        self.accept_rcpt = accept_rcpt
+        self.lmtp = lmtp
+        self.executor = executor
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.accept_rcpt is not None:
+            loop = asyncio.get_running_loop()
+            try:  # may query the database: keep it off the event loop
+                known = await loop.run_in_executor(self.executor, self.accept_rcpt, address)
+            except Exception:
+                log.exception("inbound-smtp: recipient check failed for %s", address)
+                return "451 4.3.0 Temporary failure checking recipient, try again later"
+            if not known:
+                log.info("inbound-smtp: rejected unknown recipient %s", address)
+                return f"550 5.1.1 <{address}>: Recipient address rejected: unknown user"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):  # only with decode_data=True, which we never set
+            raw = raw.encode("utf-8", "surrogateescape")
+        raw = with_return_path(raw, envelope.mail_from)
+        ref = f"smtp:{_peer_text(session.peer)}:{uuid.uuid4().hex[:16]}"
+        rcpts = tuple(envelope.rcpt_tos)
+        call = partial(self.ingest, raw, source="smtp", source_ref=ref, envelope_to=rcpts)
+        try:
+            result: IngestResult = await asyncio.get_running_loop().run_in_executor(
+                self.executor, call
+            )
+        except Exception:
+            # Nothing was stored: a 4xx makes the sending MTA keep the message and retry.
+            log.exception("inbound-smtp: ingest failed for %s; answering 451", ref)
+            reply = "451 4.3.0 Temporary failure storing the message, try again later"
+        else:
+            log.info(
+                "inbound-smtp: %s from=%s to=%s status=%s kind=%s",
+                ref, envelope.mail_from, ",".join(rcpts), result.status, result.kind or "-",
+            )
+            reply = f"250 2.0.0 OK queued as {ref.rsplit(':', 1)[-1]}"
+        if self.lmtp:
+            # LMTP wants one reply per accepted recipient; one ingest covered them all.
+            return "\r\n".join([reply] * max(1, len(rcpts)))
+        return reply
+
+
+class _Controller(Controller):
+    def __init__(self, handler: _Handler, *, lmtp: bool, **kwargs: Any) -> None:
+        self._lmtp = lmtp
+        super().__init__(handler, **kwargs)
+
+    def factory(self) -> SMTP:
+        cls = _LenientLMTP if self._lmtp else _LenientSMTP
+        return cls(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        # Port 0 asks the OS for a free port; learn which one before the readiness probe.
+        if self.port == 0 and self.server is not None and self.server.sockets:
+            self.port = int(self.server.sockets[0].getsockname()[1])
+        super()._trigger_server()
+
+
+class InboundSmtpServer:
+    """aiosmtpd server in its own thread; `start()` returns once it accepts connections."""
+
+    def __init__(
+        self,
+        settings: InboundSmtpSettings,
+        ingest: Ingest,
+        *,
+        accept_rcpt: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ingest = ingest
+        self.accept_rcpt = accept_rcpt
+        self._controller: _Controller | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+    @property
+    def port(self) -> int:
+        if self._controller is not None:
+            return int(self._controller.port)
+        return self.settings.port
+
+    def start(self) -> None:
+        if self._controller is not None:
+            return
+        s = self.settings
+        self._executor = ThreadPoolExecutor(INGEST_WORKERS, thread_name_prefix="inbound-smtp")
+        handler = _Handler(self.ingest, self.accept_rcpt, s.lmtp, self._executor)
+        controller = _Controller(
+            handler,
+            lmtp=s.lmtp,
+            hostname=s.host,
+            port=s.port,
+            data_size_limit=s.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        )
+        try:
+            controller.start()
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        self._controller = controller
+        log.info(
+            "inbound-smtp: listening (%s) on %s:%s", "LMTP" if s.lmtp else "SMTP", s.host, self.port
+        )
+
+    def stop(self) -> None:
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)  # let in-flight ingests finish their commit

@@ -1,0 +1,389 @@
+"""Outbound delivery: envelopes over persistent, parallel SMTP connections with a
+per-recipient outcome (accepted / temporary / permanent), or into a Maildir when no relay is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mailbox
+import re
+import smtplib
+import socket
+import ssl
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from mailbot.config import SmtpSettings
+
+
+@dataclass
+class Envelope:
+    mail_from: str  # "" is the null sender
+    rcpts: list[str]
+    data: bytes
+
+
+@dataclass
+class SendResult:
+    accepted: list[str] = field(default_factory=list)
+    temp_failed: dict[str, str] = field(default_factory=dict)  # rcpt -> "code text"
+    perm_failed: dict[str, str] = field(default_factory=dict)  # rcpt -> "code text"
+
+
+class Sender(Protocol):
+    def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]: ...
+
+    def close(self) -> None: ...
+
+
+# Anything that could end or smuggle an SMTP command line, or break the <...> syntax.
+_BAD_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]")
+_BARE_EOL = re.compile(rb"\r\n|\n|\r")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class _Dropped(Exception):
+    """The connection broke or the server said 421; `replied` tells whether any reply of
+    the current transaction was read (if not, nothing can have been accepted)."""
+
+    def __init__(self, text: str, replied: bool) -> None:
+        super().__init__(text)
+        self.text = text
+        self.replied = replied
+
+
+def wire_data(data: bytes) -> bytes:
+    """The DATA section as sent: CRLF line ends, leading dots doubled, terminated by '.'."""
+    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
+        data = _BARE_EOL.sub(b"\r\n", data)
+    if b"\n." in data or data.startswith(b"."):
+        data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _reply_text(code: int, msg: bytes | str) -> str:
+    text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else msg
+    return f"{code} {' '.join(text.split())}".strip()
+
+
+def _fail(result: SendResult, rcpts: Sequence[str], code: int, text: str) -> None:
+    target = result.perm_failed if 500 <= code < 600 else result.temp_failed
+    for r in rcpts:
+        target[r] = text
+
+
+class _Connection:
+    """One persistent SMTP session; used by one worker thread at a time."""
+
+    def __init__(self, settings: SmtpSettings, local_hostname: str) -> None:
+        self.settings = settings
+        self.local_hostname = local_hostname
+        self.smtp: smtplib.SMTP | None = None
+        self.fresh = False  # opened for the current transaction (no stale-retry then)
+
+    def open(self) -> smtplib.SMTP:
+        if self.smtp is not None:
+            self.fresh = False
+            return self.smtp
+        s = self.settings
+        smtp: smtplib.SMTP
+        if s.ssl:
+            smtp = smtplib.SMTP_SSL(
+                s.host,
+                s.port,
+                local_hostname=self.local_hostname,
+                timeout=s.timeout,
+                context=ssl.create_default_context(),
+            )
+        else:
+            smtp = smtplib.SMTP(
+                s.host, s.port, local_hostname=self.local_hostname, timeout=s.timeout
+            )
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            if s.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if s.username:
+                smtp.login(s.username, s.password)
+        except BaseException:
+            smtp.close()
+            raise
+        self.smtp = smtp
+        self.fresh = True
+        return smtp
+
+    def drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+    def quit(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.smtp.quit()
+            self.drop()
+
+
+def _reply(smtp: smtplib.SMTP, replied: bool) -> tuple[int, bytes]:
+    try:
+        code, msg = smtp.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _Dropped(f"connection lost: {exc}", replied) from exc
+    if code == 421:
+        raise _Dropped(_reply_text(code, msg), True)
+    return code, msg
+
+
+def _send(smtp: smtplib.SMTP, payload: bytes, replied: bool) -> None:
+    sock = smtp.sock
+    if sock is None:
+        raise _Dropped("connection lost: not connected", replied)
+    try:
+        sock.sendall(payload)
+    except OSError as exc:
+        raise _Dropped(f"connection lost: {exc}", replied) from exc
+
+
+def _transaction(smtp: smtplib.SMTP, env: Envelope, wire: bytes, result: SendResult) -> None:
+    """One MAIL/RCPT/DATA exchange. Fills `result`; raises _Dropped on 421 or a lost link
+    (the caller marks the recipients not yet in `result` as temporarily failed)."""
+    utf8 = not env.mail_from.isascii() or not all(r.isascii() for r in env.rcpts)
+    if utf8 and not smtp.has_extn("smtputf8"):
+        _fail(result, env.rcpts, 553, "553 5.6.7 relay does not support SMTPUTF8 addresses")
+        return
+    if _BAD_ADDRESS.search(env.mail_from):
+        _fail(result, env.rcpts, 501, "501 5.1.7 bad sender address syntax")
+        return
+    rcpts: list[str] = []
+    for r in env.rcpts:
+        if not r or _BAD_ADDRESS.search(r):
+            result.perm_failed[r] = "501 5.1.3 bad recipient address syntax"
+        else:
+            rcpts.append(r)
+    if not rcpts:
+        return
+    options = ""
+    if not env.data.isascii() and smtp.has_extn("8bitmime"):
+        options += " BODY=8BITMIME"
+    if utf8:
+        options += " SMTPUTF8"
+    encoding = "utf-8" if utf8 else "ascii"
+    mail_cmd = f"MAIL FROM:<{env.mail_from}>{options}\r\n".encode(encoding)
+    rcpt_cmds = [f"RCPT TO:<{r}>\r\n".encode(encoding) for r in rcpts]
+
+    pending = list(rcpts)
+    replied = False
+    try:
+        if smtp.has_extn("pipelining"):
+            # RFC 2920: MAIL and all RCPTs in one write, then read the replies in order.
+            _send(smtp, mail_cmd + b"".join(rcpt_cmds), replied)
+            mail_code, mail_msg = _reply(smtp, replied)
+            replied = True
+            rcpt_replies = []
+            for _ in rcpts:
+                rcpt_replies.append(_reply(smtp, replied))
+        else:
+            _send(smtp, mail_cmd, replied)
+            mail_code, mail_msg = _reply(smtp, replied)
+            replied = True
+            rcpt_replies = []
+            if mail_code == 250:
+                for cmd in rcpt_cmds:
+                    _send(smtp, cmd, replied)
+                    rcpt_replies.append(_reply(smtp, replied))
+        if mail_code != 250:
+            _fail(result, rcpts, mail_code, _reply_text(mail_code, mail_msg))
+            _rset(smtp)
+            return
+        ok: list[str] = []
+        for r, (code, msg) in zip(rcpts, rcpt_replies, strict=True):
+            if code in (250, 251):
+                ok.append(r)
+            else:
+                _fail(result, [r], code, _reply_text(code, msg))
+        pending = ok
+        if not ok:
+            _rset(smtp)
+            return
+        _send(smtp, b"DATA\r\n", replied)
+        code, msg = _reply(smtp, replied)
+        if code != 354:
+            _fail(result, ok, code, _reply_text(code, msg))
+            _rset(smtp)
+            return
+        _send(smtp, wire, replied)
+        code, msg = _reply(smtp, replied)
+        if code == 250:
+            result.accepted.extend(ok)
+        else:
+            _fail(result, ok, code, _reply_text(code, msg))
+    except _Dropped as exc:
+        for r in pending:
+            if r not in result.perm_failed and r not in result.temp_failed:
+                result.temp_failed[r] = exc.text
+        raise
+
+
+def _rset(smtp: smtplib.SMTP) -> None:
+    try:
+        code, msg = smtp.docmd("RSET")
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _Dropped(f"connection lost: {exc}", True) from exc
+    if code == 421:
+        raise _Dropped(_reply_text(code, msg), True)
+
+
+class SmtpSender:
+    """Sends envelopes through up to `settings.connections` persistent connections in parallel.
+
+    Never raises for delivery problems: connection failures, 4xx and 421 become temp_failed,
+    5xx become perm_failed, per recipient. Calls to send_many are serialised.
+    """
+
+    def __init__(self, settings: SmtpSettings, *, local_hostname: str | None = None) -> None:
+        self.settings = settings
+        # An explicit name: smtplib's default getfqdn() can block on reverse DNS.
+        name = local_hostname or socket.gethostname() or "localhost"
+        self._conns = [_Connection(settings, name) for _ in range(max(1, settings.connections))]
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        results: list[SendResult | None] = [None] * len(envelopes)
+        if not envelopes:
+            return []
+        with self._lock:
+            # VERP envelopes usually share one data object: prepare its wire form once.
+            wires: dict[int, bytes] = {}
+            for env in envelopes:
+                if id(env.data) not in wires:
+                    wires[id(env.data)] = wire_data(env.data)
+            cursor = iter(range(len(envelopes)))
+            cursor_lock = threading.Lock()
+            errors: list[str] = []
+
+            def next_index() -> int | None:
+                with cursor_lock:
+                    return next(cursor, None)
+
+            def work(conn: _Connection) -> None:
+                while True:
+                    i = next_index()
+                    if i is None:
+                        return
+                    env = envelopes[i]
+                    res, err = self._deliver(conn, env, wires[id(env.data)])
+                    results[i] = res
+                    if err is not None:
+                        # This connection cannot be (re)opened: leave the rest to the others.
+                        errors.append(err)
+                        return
+
+            workers = self._conns[: min(len(self._conns), len(envelopes))]
+            if len(workers) == 1:
+                work(workers[0])
+            else:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=len(self._conns), thread_name_prefix="smtp-send"
+                    )
+                for fut in [self._executor.submit(work, c) for c in workers]:
+                    fut.result()
+            reason = errors[-1] if errors else "not attempted"
+            out: list[SendResult] = []
+            for env, res in zip(envelopes, results, strict=True):
+                if res is None:
+                    res = SendResult(temp_failed={r: reason for r in env.rcpts})
+                out.append(res)
+            return out
+
+    def _deliver(
+        self, conn: _Connection, env: Envelope, wire: bytes
+    ) -> tuple[SendResult, str | None]:
+        """Returns the result and, when the connection cannot be opened, why."""
+        for attempt in (1, 2):
+            result = SendResult()
+            try:
+                smtp = conn.open()
+            except (smtplib.SMTPException, OSError, ValueError) as exc:
+                text = _connect_error(exc)
+                result.temp_failed.update((r, text) for r in env.rcpts)
+                return result, text
+            try:
+                _transaction(smtp, env, wire, result)
+                return result, None
+            except _Dropped as exc:
+                conn.drop()
+                # A reused connection that died while idle: nothing was accepted, try anew.
+                if attempt == 1 and not exc.replied and not conn.fresh:
+                    continue
+                return result, None
+            except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+                conn.drop()
+                text = f"connection lost: {exc}"
+                for r in env.rcpts:
+                    if r not in result.perm_failed and r not in result.accepted:
+                        result.temp_failed[r] = text
+                return result, None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._conns:
+                conn.quit()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+
+
+def _connect_error(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply_text(exc.smtp_code, exc.smtp_error)
+    return f"connection failed: {exc.__class__.__name__}: {exc}"
+
+
+class MaildirSender:
+    """Writes each envelope x recipient into a Maildir, with Return-Path and Delivered-To
+    prepended, so a newcomer without a relay can read exactly what would have been sent."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._box: mailbox.Maildir | None = None
+        self._lock = threading.Lock()
+
+    def _maildir(self) -> mailbox.Maildir:
+        if self._box is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._box = mailbox.Maildir(self.path, create=True)
+        return self._box
+
+    def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        out: list[SendResult] = []
+        with self._lock:
+            for env in envelopes:
+                result = SendResult()
+                # Maildir files use the local line ending, not SMTP's CRLF.
+                body = env.data.replace(b"\r\n", b"\n")
+                for rcpt in env.rcpts:
+                    head = f"Return-Path: <{env.mail_from}>\nDelivered-To: {rcpt}\n"
+                    if _BAD_ADDRESS.search(env.mail_from) or not rcpt or _BAD_ADDRESS.search(rcpt):
+                        result.perm_failed[rcpt] = "501 5.1.3 bad address syntax"
+                        continue
+                    try:
+                        self._maildir().add(head.encode("utf-8") + body)
+                    except OSError as exc:
+                        result.temp_failed[rcpt] = f"451 4.3.0 maildir write failed: {exc}"
+                    else:
+                        result.accepted.append(rcpt)
+                out.append(result)
+        return out
+
+    def close(self) -> None:
+        self._box = None

@@ -1,0 +1,154 @@
+"""Group mail end to end through the pipeline and a real SMTP sink, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from mailbot.store.models import Message, OutboxRecipient
+from tests.helpers import add_members, make_app, member_mail, settings_for
+
+MEMBERS = (
+    ("somchai@example.org", "สมชาย ใจดี"),
+    ("suda@example.org", "สุดา รักเรียน"),
+    ("anan@example.org", "Anan C."),
+)
+
+
+def parse(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def setup(db_url: str, tmp_path: Path, smtp_sink: Any, **community: Any) -> Any:
+    app = make_app(settings_for(db_url, tmp_path, smtp_port=smtp_sink.port, **community))
+    add_members(app, *MEMBERS)
+    return app
+
+
+def test_post_reaches_every_other_member_with_list_headers(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink)
+    raw = member_mail("somchai@example.org", "เครื่องพิมพ์ชั้น 3 ใช้ไม่ได้", "ใครรู้วิธีแก้บ้างครับ", name="สมชาย ใจดี")
+    result = app.ingest(raw, source="test", source_ref="t1")
+    assert (result.status, result.kind) == ("processed", "post")
+    stats = app.deliverer.drain()
+    assert stats.sent == 2 and stats.failed == 0
+
+    got = smtp_sink.wait_for(2)
+    assert sorted(r for m in got for r in m.rcpt_tos) == ["anan@example.org", "suda@example.org"]
+    # VERP: each recipient has its own envelope sender naming its member token.
+    for m in got:
+        assert m.mail_from.startswith("km-it-bounces+") and m.mail_from.endswith("@example.org")
+    assert len({m.mail_from for m in got}) == 2
+    copy = parse(got[0].data)
+    assert copy["Subject"] == "[KM-IT] เครื่องพิมพ์ชั้น 3 ใช้ไม่ได้"
+    assert "km-it.example.org" in copy["List-Id"]
+    assert copy["List-Post"] == "<mailto:km-it@example.org>"
+    assert "km-it-request@example.org" in copy["List-Help"]
+    assert "unsubscribe" in copy["List-Unsubscribe"]
+    assert copy["Precedence"] == "list"
+    assert copy["X-Mailbot-Loop"]
+    assert "km-it@example.org" in copy["Reply-To"]
+    assert "ใครรู้วิธีแก้บ้างครับ" in copy.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_reply_subject_prefix_is_not_repeated(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink)
+    for i, subject in enumerate(["Re: [KM-IT] Re: [KM-IT] Wi-Fi ชั้น 2", "ตอบกลับ: [KM-IT] ตอบกลับ: Wi-Fi ชั้น 2"]):
+        app.ingest(member_mail("suda@example.org", subject, "ลองรีสตาร์ทดูค่ะ"), source="test", source_ref=f"r{i}")
+    app.deliverer.drain()
+    subjects = {parse(m.data)["Subject"] for m in smtp_sink.wait_for(4)}
+    assert subjects == {"Re: [KM-IT] Wi-Fi ชั้น 2"}
+
+
+def test_echo_and_reply_to_sender_policy(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink, echo_to_sender=True, reply_to="sender", verp=False)
+    app.ingest(member_mail("anan@example.org", "hello", "hi all"), source="test", source_ref="e1")
+    app.deliverer.drain()
+    got = smtp_sink.wait_for(1)
+    # VERP off: one transaction carries every recipient, including the sender (echo on).
+    assert len(got) == 1 and len(got[0].rcpt_tos) == 3
+    assert got[0].mail_from == "km-it-bounces@example.org"
+    assert "anan@example.org" in parse(got[0].data)["Reply-To"]
+
+
+def test_non_member_is_held_and_told_once(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink)
+    first = app.ingest(member_mail("stranger@other.org", "Buy now", "spam?"), source="test", source_ref="n1")
+    second = app.ingest(member_mail("stranger@other.org", "Again", "spam?"), source="test", source_ref="n2")
+    assert first.status == second.status == "held"
+    app.deliverer.drain()
+    got = smtp_sink.wait_for(1)
+    assert [m.rcpt_tos for m in got] == [["stranger@other.org"]]  # one notice, no storm, no post
+    notice = parse(got[0].data)
+    assert notice["Auto-Submitted"] in ("auto-replied", "auto-generated")
+    assert "km-it-request@example.org" in got[0].data.decode("utf-8", "replace") or notice.is_multipart()
+
+
+def test_loops_and_auto_replies_are_never_redistributed(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink)
+    cases = {
+        "loop": member_mail("suda@example.org", "x", "y", headers={"X-Mailbot-Loop": "km-it.example.org"}),
+        "auto-reply": member_mail(
+            "suda@example.org", "Automatic reply: x", "I am away", headers={"Auto-Submitted": "auto-replied"}
+        ),
+        "own": member_mail("km-it@example.org", "x", "from ourselves"),
+    }
+    for label, raw in cases.items():
+        result = app.ingest(raw, source="test", source_ref=label)
+        assert result.status == "ignored", label
+    app.deliverer.drain()
+    assert smtp_sink.messages == []
+    with app.sessions() as s:
+        reasons = s.scalars(select(Message.rule).order_by(Message.id)).all()
+    assert reasons == ["loop-marker", "auto-reply", "from-own-address"]
+
+
+def test_repeat_delivery_of_the_same_message_is_absorbed(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink)
+    raw = member_mail("suda@example.org", "once", "only once please")
+    assert app.ingest(raw, source="test", source_ref="d1").status == "processed"
+    assert app.ingest(raw, source="test", source_ref="d2").status == "duplicate"
+    app.deliverer.drain()
+    assert sorted(r for m in smtp_sink.wait_for(2) for r in m.rcpt_tos) == [
+        "anan@example.org",
+        "somchai@example.org",
+    ]
+
+
+def test_smtp_outage_loses_nothing(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink)
+    smtp_sink.stop()
+    for i in range(3):
+        app.ingest(member_mail("somchai@example.org", f"post {i}", "body"), source="test", source_ref=f"o{i}")
+    stats = app.deliverer.drain()
+    assert stats.sent == 0 and stats.deferred == 6
+    app.clock.advance(timedelta(minutes=30))  # still down half an hour later
+    assert app.deliverer.drain().sent == 0
+    smtp_sink.restart()
+    app.clock.advance(timedelta(hours=1))
+    stats = app.deliverer.drain()
+    assert stats.sent == 6
+    got = smtp_sink.wait_for(6)
+    pairs = sorted((parse(m.data)["Subject"], r) for m in got for r in m.rcpt_tos)
+    assert len(pairs) == len(set(pairs)) == 6  # each post to each member exactly once
+
+
+def test_permanent_failure_is_per_recipient(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink, verp=False)
+    smtp_sink.rcpt_responses["anan@example.org"] = (550, "5.1.1 no such user")
+    smtp_sink.rcpt_responses["suda@example.org"] = (451, "4.2.0 try later")
+    app.ingest(member_mail("somchai@example.org", "x", "y"), source="test", source_ref="p1")
+    stats = app.deliverer.drain()
+    assert (stats.sent, stats.failed, stats.deferred) == (0, 1, 1)
+    del smtp_sink.rcpt_responses["suda@example.org"]
+    app.clock.advance(timedelta(hours=1))
+    assert app.deliverer.drain().sent == 1
+    with app.sessions() as s:
+        rows = dict(s.execute(select(OutboxRecipient.address, OutboxRecipient.status)).all())
+        assert rows == {"anan@example.org": "failed", "suda@example.org": "sent"}
+        assert s.scalar(select(func.count()).select_from(OutboxRecipient).where(OutboxRecipient.status == "pending")) == 0

@@ -1,0 +1,42 @@
+"""The rule files are data: the shipped chain loads, and mistakes in a rule file are named at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailbot.classify.loader import RuleError, load_rules
+from mailbot.config import REPO_ROOT
+from mailbot.handlers import HANDLERS
+
+
+def test_shipped_rules_load() -> None:
+    chain = load_rules(REPO_ROOT / "rules" / "routing.toml", HANDLERS.keys())
+    names = [r.name for r in chain.rules]
+    assert names[0] == "loop-marker" and names[-1] == "post"
+    # Loops and bounces are decided before anything could redistribute them.
+    assert names.index("auto-reply") < names.index("post")
+    assert names.index("delivery-status") < names.index("non-member")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ('[[rule]]\nname = "x"\nwhen = "no-such-test"\nkind = "post"\n', "unknown predicate"),
+        ('[[rule]]\nname = "x"\nwhen = "always"\nkind = "spam"\n', "unknown kind"),
+        ('[[rule]]\nname = "Bad Name"\nwhen = "always"\nkind = "post"\n', "kebab-case"),
+        ('[[rule]]\nname = "x"\nwhen = { test = "subject-matches" }\nkind = "post"\n', "needs parameter"),
+        (
+            '[[rule]]\nname = "x"\nwhen = { test = "subject-matches", patterns = ["(("] }\nkind = "post"\n',
+            "bad regular expression",
+        ),
+        ('[[rule]]\nname = "x"\nwhen = "is-bounce"\nkind = "bounce"\n', "catch-all"),
+        ('[[rule]]\nname = "x"\nwhen = "always"\nkind = "post"\ncolour = 1\n', "unknown keys"),
+    ],
+)
+def test_rule_file_mistakes_are_named(tmp_path: Path, body: str, fragment: str) -> None:
+    path = tmp_path / "routing.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(RuleError, match=fragment):
+        load_rules(path, HANDLERS.keys())
