@@ -24,7 +24,7 @@ from mailbot.knowledge.threads import thread_facts
 from mailbot.mail.contracts import IngestResult
 from mailbot.mail.imap import ImapSource
 from mailbot.mail.inbound_smtp import InboundSmtpServer
-from mailbot.mail.smtp import MaildirSender, Sender, SmtpSender
+from mailbot.mail.smtp import Sender, make_sender
 from mailbot.pipeline import FactsHook, Pipeline
 from mailbot.render import Renderer
 from mailbot.store.db import make_engine, make_session_factory, transaction, upgrade
@@ -60,16 +60,10 @@ class App:
         self.pipeline = Pipeline(
             settings, self.sessions, self.rules, self.renderer, self.clock, FACTS_HOOKS
         )
-        self.sender: Sender = sender or self._default_sender()
+        self.sender: Sender = sender or make_sender(settings)
         self.deliverer = Deliverer(settings.smtp, self.sessions, self.sender, self.clock)
         self.watermarks = DbWatermarks(self.sessions, self.clock)
         self._prepared = False
-
-    def _default_sender(self) -> Sender:
-        if self.settings.smtp.enabled:
-            return SmtpSender(self.settings.smtp)
-        maildir = self.settings.paths.resolved_outbound_maildir()
-        return MaildirSender(maildir)
 
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:

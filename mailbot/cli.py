@@ -82,7 +82,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     results = app.check(network=not args.offline)
     width = max(len(r.name) for r in results)
     for r in results:
-        print(f"{'ok ' if r.ok else 'FAIL'} {r.name.ljust(width)}  {r.detail}")
+        print(f"{'ok  ' if r.ok else 'FAIL'} {r.name.ljust(width)}  {r.detail}")
     failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)} of {len(results)} checks passed")
     return 1 if failed else 0

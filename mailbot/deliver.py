@@ -188,6 +188,7 @@ class Deliverer:
                     if not due:
                         return stats
                     envelopes, groups, boxes = self._envelopes(session, due)
+                    checkpoint("deliver-after-claim")
                     results = self.sender.send_many(envelopes)
                     checkpoint("after-smtp-send")
                     self._apply(session, groups, results, boxes, self.clock.now(), stats)
@@ -198,10 +199,12 @@ class Deliverer:
                     if not due:
                         return stats
                     envelopes, groups, boxes = self._envelopes(session, due)
+                    checkpoint("deliver-after-claim")
                 results = self.sender.send_many(envelopes)
                 checkpoint("after-smtp-send")  # sent, status not yet recorded
                 with session.begin():
                     self._apply(session, groups, results, boxes, self.clock.now(), stats)
+        checkpoint("deliver-after-record")
         if stats.deferred:
             log.warning("deferred %d recipients: %s", stats.deferred, stats.errors[0])
         log.info("delivered sent=%d failed=%d deferred=%d", stats.sent, stats.failed, stats.deferred)

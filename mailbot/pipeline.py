@@ -19,6 +19,7 @@ from mailbot.classify.chain import Decision, RuleChain
 from mailbot.classify.facts import Facts, MemberFacts
 from mailbot.clock import Clock
 from mailbot.config import CommunitySettings, Settings
+from mailbot.faults import checkpoint
 from mailbot.handlers import HANDLERS
 from mailbot.handlers.base import Context, Outcome
 from mailbot.mail.bounces import classify_bounce
@@ -208,6 +209,7 @@ class Pipeline:
             )
             outcome: Outcome = HANDLERS[decision.kind](ctx)
             record.status, record.reason = outcome.status, _clip(outcome.reason, 2000)
+            checkpoint("pipeline-before-commit")
             return IngestResult(outcome.status, record.id, decision.kind, outcome.reason), decision.rule
 
     def _record_failure(

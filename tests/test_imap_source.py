@@ -17,11 +17,11 @@ from imapclient import IMAPClient
 
 from mailbot.config import ImapSettings
 from mailbot.mail.contracts import IngestResult, MemoryWatermarks
-from mailbot.mail.imap import DONE_KEYWORD, ImapSource, message_id_of
+from mailbot.mail.imap import DONE_KEYWORD, ImapSource, IngestUnavailable, message_id_of
 from tests.servers.dovecot import Dovecot
 
 
-class DatabaseDown(RuntimeError):
+class DatabaseDown(ConnectionError):  # an OSError, like many real driver failures
     pass
 
 
@@ -98,9 +98,7 @@ def watermarks() -> MemoryWatermarks:
 
 
 @pytest.fixture
-def make_source(
-    imap_settings: ImapSettings, ingest: RecordingIngest, watermarks: MemoryWatermarks
-):
+def make_source(imap_settings: ImapSettings, ingest: RecordingIngest, watermarks: MemoryWatermarks):
     made: list[ImapSource] = []
 
     def make(**changes: object) -> ImapSource:
@@ -115,7 +113,9 @@ def make_source(
         src.close()
 
 
-def test_messages_are_ingested_once_and_moved(dovecot, imap_settings, ingest, watermarks, make_source, caplog):
+def test_messages_are_ingested_once_and_moved(
+    dovecot, imap_settings, ingest, watermarks, make_source, caplog
+):
     user = imap_settings.username
     sent = [msg(n) for n in range(1, 6)]
     for raw in sent:
@@ -167,8 +167,9 @@ def test_database_down_leaves_mail_until_recovery(dovecot, imap_settings, ingest
     src = make_source()
     # The database dies right after committing message 1.
     ingest.after_store = lambda m: setattr(ingest, "down", True)
-    with pytest.raises(DatabaseDown):
+    with pytest.raises(IngestUnavailable) as err:
         src.drain()
+    assert isinstance(err.value.__cause__, DatabaseDown)
     assert [m for m, _, _ in ingest.calls] == [mid(1), mid(2)]
     assert raws(dovecot, user, "mailbot/processed") == [msg(1)]  # committed -> moved
     assert sorted(raws(dovecot, user, "INBOX")) == [msg(2), msg(3)]  # kept for later
@@ -231,7 +232,9 @@ def test_crash_between_commit_and_move_refetches(
     assert sorted(raws(dovecot, user, "mailbot/processed")) == [msg(1), msg(2), msg(3)]
 
 
-def test_uidvalidity_change_rescans(dovecot, imap_settings, ingest, watermarks, make_source, caplog):
+def test_uidvalidity_change_rescans(
+    dovecot, imap_settings, ingest, watermarks, make_source, caplog
+):
     user = imap_settings.username
     folder = "lists/km-it"
     for n in (1, 2, 3):
@@ -256,7 +259,9 @@ def test_uidvalidity_change_rescans(dovecot, imap_settings, ingest, watermarks, 
     assert raws(dovecot, user, folder) == []
 
 
-def test_uidvalidity_change_in_place_refetches_leftovers(dovecot, imap_settings, ingest, watermarks, make_source):
+def test_uidvalidity_change_in_place_refetches_leftovers(
+    dovecot, imap_settings, ingest, watermarks, make_source
+):
     user = imap_settings.username
     dovecot.append(user, "INBOX", msg(1))
     src = make_source()
@@ -288,7 +293,9 @@ def test_failed_result_goes_to_failed_folder(dovecot, imap_settings, ingest, mak
     assert raws(dovecot, user, "INBOX") == []
 
 
-def test_copy_expunge_fallback_without_move(dovecot, imap_settings, ingest, make_source, monkeypatch):
+def test_copy_expunge_fallback_without_move(
+    dovecot, imap_settings, ingest, make_source, monkeypatch
+):
     user = imap_settings.username
     dovecot.append(user, "INBOX", msg(1))
     dovecot.append(user, "INBOX", msg(2))
@@ -316,7 +323,9 @@ def _wait_polled(src: ImapSource, watermarks: MemoryWatermarks, timeout: float =
     time.sleep(0.3)  # let it enter IDLE
 
 
-def test_idle_picks_up_new_mail_and_stop_is_prompt(dovecot, imap_settings, ingest, watermarks, make_source):
+def test_idle_picks_up_new_mail_and_stop_is_prompt(
+    dovecot, imap_settings, ingest, watermarks, make_source
+):
     user = imap_settings.username
     # poll_seconds is long: only IDLE can notice the new message within the deadline.
     src = make_source(poll_seconds=120.0, idle_seconds=120.0)
@@ -364,7 +373,9 @@ def test_run_forever_backs_off_and_stops_promptly_when_server_unreachable(ingest
     assert ingest.calls == []
 
 
-def test_run_forever_retries_after_database_outage(dovecot, imap_settings, ingest, watermarks, make_source):
+def test_run_forever_retries_after_database_outage(
+    dovecot, imap_settings, ingest, watermarks, make_source
+):
     user = imap_settings.username
     ingest.down = True
     dovecot.append(user, "INBOX", msg(1))

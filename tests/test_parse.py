@@ -329,3 +329,11 @@ def test_never_raises_on_mutated_message(edits: list[tuple[int, bytes]]) -> None
         raw[pos : pos + len(junk)] = junk
     p = parse_message(bytes(raw))
     assert isinstance(p.subject, str) and "\n" not in p.subject
+
+
+def test_leading_byte_order_mark_does_not_hide_the_first_header() -> None:
+    raw = b"\xef\xbb\xbfFrom: Somchai <somchai@example.org>\r\nSubject: hi\r\n\r\nbody\r\n"
+    parsed = parse_message(raw)
+    assert parsed.sender_email == "somchai@example.org"
+    assert parsed.raw == raw  # stored bytes stay exactly as received
+    assert any("byte-order mark" in d for d in parsed.defects)

@@ -19,8 +19,9 @@ def test_dovecot_greets_and_accepts_login(dovecot: Dovecot) -> None:
     with IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=5) as c:
         c.login("km-it", "secret")
         assert b"IDLE" in c.capabilities()
-    with IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=5) as c, pytest.raises(
-        IMAPClient.Error
+    with (
+        IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=5) as c,
+        pytest.raises(IMAPClient.Error),
     ):
         c.login("km-it", "wrong")
 
@@ -73,9 +74,10 @@ def test_postgres_fixture_gives_usable_private_database(pg_url: str, pg_server_u
             conn.execute(sa.text("INSERT INTO t VALUES ('สวัสดี')"))
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT x FROM t")).scalar() == "สวัสดี"
-            assert conn.execute(sa.text("SELECT current_database()")).scalar() == pg_url.rsplit(
-                "/", 1
-            )[1]
+            assert (
+                conn.execute(sa.text("SELECT current_database()")).scalar()
+                == pg_url.rsplit("/", 1)[1]
+            )
     finally:
         engine.dispose()
     assert pg_url != pg_server_url

@@ -211,77 +211,16 @@ def test_wire_data_normalises_line_ends_and_stuffs_dots() -> None:
     assert wire_data(b".x\r\n") == b"..x\r\n.\r\n"
 
 
-@pytest.mark.slow
-def test_ten_thousand_members_in_batches_of_100_within_two_seconds(smtp_sink: SmtpSink) -> None:
+def test_ten_thousand_members_in_batches_of_100_each_exactly_once(smtp_sink: SmtpSink) -> None:
+    # Speed is measured in bench/ (BENCHMARKS.md); here: a large fan-out is complete and exact.
     rcpts = members(10_000)
-    envelopes = batches(rcpts)
     sender = SmtpSender(settings(smtp_sink))
     try:
-        sender.send_many(envelopes[:1])  # connect outside the timing, as a running bot would be
-        smtp_sink.clear()
-        t0 = time.perf_counter()
-        results = sender.send_many(envelopes)
-        elapsed = time.perf_counter() - t0
+        results = sender.send_many(batches(rcpts))
     finally:
         sender.close()
     assert sum(len(r.accepted) for r in results) == 10_000
-    assert len(smtp_sink.recipients()) == 10_000
-    assert elapsed <= 2.0, f"{elapsed:.2f}s"
-
-
-def _raw_client_rate(sink: SmtpSink, count: int, connections: int = 4) -> float:
-    """Messages/s a minimal pipelining socket client gets from the sink: the sink's rate."""
-    wire = wire_data(DATA)
-
-    def client(n: int) -> None:
-        with socket.create_connection((sink.host, sink.port), timeout=10) as s:
-            f = s.makefile("rb")
-
-            def reply() -> bytes:
-                while True:
-                    line = f.readline()
-                    if line[3:4] != b"-":
-                        return line
-
-            reply()
-            s.sendall(b"EHLO bench\r\n")
-            reply()
-            for i in range(n):
-                s.sendall(b"MAIL FROM:<b+%d@x>\r\nRCPT TO:<m%d@example.net>\r\nDATA\r\n" % (i, i))
-                reply(), reply(), reply()
-                s.sendall(wire)
-                reply()
-            s.sendall(b"QUIT\r\n")
-            reply()
-
-    threads = [
-        threading.Thread(target=client, args=(count // connections,)) for _ in range(connections)
-    ]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return count / (time.perf_counter() - t0)
-
-
-@pytest.mark.slow
-def test_verp_rate_is_at_least_half_the_sinks_rate(smtp_sink: SmtpSink) -> None:
-    count = 1200
-    sink_rate = _raw_client_rate(smtp_sink, count)
-    smtp_sink.clear()
-    envelopes = [Envelope(f"b+{i}@example.org", [r], DATA) for i, r in enumerate(members(count))]
-    sender = SmtpSender(settings(smtp_sink))
-    try:
-        sender.send_many(envelopes[:4])
-        smtp_sink.clear()
-        t0 = time.perf_counter()
-        results = sender.send_many(envelopes)
-        our_rate = count / (time.perf_counter() - t0)
-    finally:
-        sender.close()
-    assert sum(len(r.accepted) for r in results) == count
-    assert our_rate >= 0.5 * sink_rate, f"{our_rate:.0f}/s vs sink {sink_rate:.0f}/s"
+    assert sorted(smtp_sink.recipients()) == sorted(rcpts)
 
 
 def test_maildir_sender_writes_readable_files(tmp_path: Path) -> None:
@@ -313,3 +252,26 @@ def test_maildir_sender_writes_readable_files(tmp_path: Path) -> None:
         "c@example.net": "<>",
     }
     assert len(box) == 3
+
+
+def test_connection_dropped_while_idle_is_reopened_without_failing(
+    smtp_sink: SmtpSink, sender: SmtpSender
+) -> None:
+    (warm,) = sender.send_many([Envelope(BOUNCES, ["w@example.net"], DATA)])
+    assert warm.accepted == ["w@example.net"]
+    smtp_sink.restart()  # the server went away and came back while the bot was idle
+    t0 = time.monotonic()
+    (result,) = sender.send_many([Envelope(BOUNCES, members(3), DATA)])
+    assert result.accepted == members(3)
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_make_sender_picks_maildir_without_relay(tmp_path: Path) -> None:
+    from mailbot.config import PathSettings, Settings
+    from mailbot.mail.smtp import make_sender
+
+    local = make_sender(Settings(paths=PathSettings(data_dir=str(tmp_path))))
+    assert isinstance(local, MaildirSender) and local.path == tmp_path / "outbound"
+    relay = make_sender(Settings(smtp=SmtpSettings(host="127.0.0.1", port=2525)))
+    assert isinstance(relay, SmtpSender)
+    relay.close()

@@ -30,3 +30,11 @@ class Command:
     summary_th: str
     fn: CommandFn
     needs_member: bool = True  # non-members may only use subscribe/help-like commands
+    # Changes the sender's own state (delivery, profile): a From that is not authenticated by our
+    # server (Authentication-Results) must first confirm by replying to a mailed code.
+    changes_state: bool = False
+    # Permission id from mailbot.moderation.roles.PERMISSIONS the sender's role must hold; when the
+    # community requires it, a passing DMARC/DKIM verdict as well. '' for none.
+    permission: str = ""
+    # The lines below the command word are its argument (profile: a self-introduction).
+    takes_body: bool = False

@@ -1,10 +1,175 @@
-"""A reply in a thread: store the answer (new text only), handle #solved/#accept/#kb, distribute."""
+"""A reply in a thread: store the answer (new text only), apply #solved/#accept/#kb, distribute."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from mailbot.handlers.base import Context, Outcome
-from mailbot.handlers.post import handle_post
+from mailbot.handlers.post import distribute, handle_post
+from mailbot.knowledge import entries, threads
+from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
+from mailbot.knowledge.models import Answer, Thread
+from mailbot.notices import send_mail, send_notice
+
+REFUSAL_INTERVAL = timedelta(minutes=10)  # one refusal per sender per few minutes, never a storm
+
+
+def _role(ctx: Context) -> str:
+    return ctx.member.role if ctx.member is not None else ""
+
+
+def _is_asker(ctx: Context, thread: Thread) -> bool:
+    if ctx.member is not None and thread.asker_member_id == ctx.member.id:
+        return True
+    return bool(ctx.msg.sender_email) and ctx.msg.sender_email == thread.asker_email
+
+
+def _refuse(ctx: Context, thread: Thread) -> None:
+    assert ctx.community is not None and ctx.community_row is not None
+    send_notice(
+        ctx.session,
+        ctx.renderer,
+        community=ctx.community,
+        community_row=ctx.community_row,
+        to=ctx.msg.sender_email,
+        template="accept-refused",
+        kind="accept-refused",
+        now=ctx.now,
+        interval=REFUSAL_INTERVAL,
+        in_reply_to=ctx.msg.message_id,
+        source_message_id=ctx.record.id,
+        thread={"number": thread.number, "subject": thread.subject, "asker_name": thread.asker_name},
+    )
+
+
+def _replied_answer(ctx: Context, answers: list[Answer]) -> Answer | None:
+    """The answer this mail replies to, else the latest one."""
+    chain = threads.reference_chain(ctx.msg)
+    parent = chain[-1] if chain else None
+    for a in answers:
+        if a.message_id and a.message_id == parent:
+            return a
+    return answers[-1] if answers else None
+
+
+def _accept(ctx: Context, thread: Thread, control: Control) -> str:
+    answers = threads.answers_of(ctx.session, thread)
+    by_number = {a.number: a for a in answers}
+    if control.action == "accept":
+        missing = [n for n in control.numbers if n not in by_number]
+        if missing or not control.numbers:
+            return f"#accept: thread has no answer {', '.join(map(str, missing)) or '?'}"
+        chosen, helpful = by_number[control.numbers[0]], [by_number[n] for n in control.numbers[1:]]
+    else:
+        picked = _replied_answer(ctx, answers)
+        if picked is None:
+            thread.status, thread.solved_at = "solved", ctx.now
+            return "marked solved; no answer to file"
+        chosen, helpful = picked, [a for a in answers if a.helpful and a.id != picked.id]
+    for a in answers:
+        a.accepted = a.id == chosen.id
+    for a in helpful:
+        a.helpful = True
+    thread.accepted_answer_id = chosen.id
+    thread.status, thread.solved_at, thread.updated_at = "solved", ctx.now, ctx.now
+    entry = _file(ctx, thread, chosen, helpful)
+    return f"answer {chosen.number} accepted; entry {entry.number} ({entry.status})"
+
+
+def _file(ctx: Context, thread: Thread, accepted: Answer | None, helpful: list[Answer]) -> entries.KbEntry:
+    assert ctx.community is not None
+    return entries.file_entry(
+        ctx.session,
+        thread,
+        title=thread.subject,
+        accepted=accepted,
+        helpful=helpful,
+        filed_by=ctx.msg.sender_email,
+        review=ctx.community.scribe_review,
+        now=ctx.now,
+    )
+
+
+def _kb(ctx: Context, thread: Thread) -> str:
+    answers = threads.answers_of(ctx.session, thread)
+    accepted = next((a for a in answers if a.accepted), None) or (answers[-1] if answers else None)
+    if accepted is None:
+        return "#kb: the thread has no answer yet"
+    helpful = [a for a in answers if a.helpful and a.id != accepted.id]
+    entry = _file(ctx, thread, accepted, helpful)
+    return f"entry {entry.number} filed ({entry.status})"
+
+
+def _kb_edit(ctx: Context, thread: Thread, control: Control) -> str:
+    assert ctx.community is not None and ctx.community_row is not None
+    entry = entries.entry_for_thread(ctx.session, thread.id)
+    if entry is None:
+        return "#kb edit: no entry filed from this thread yet"
+    fields = dict(control.edit or {})
+    status = "published" if entry.status == "draft" and _role(ctx) in ("scribe", "admin") else None
+    entries.edit_entry(ctx.session, entry, now=ctx.now, status=status, **fields)
+    from mailbot.knowledge.topics import topics_for
+
+    topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
+    view = entries.entry_view(entry, topics, ctx.community.language, thread.number)
+    send_mail(
+        ctx.session,
+        ctx.renderer,
+        community=ctx.community,
+        community_row=ctx.community_row,
+        to=[ctx.msg.sender_email],
+        template="kb-entry",
+        kind="kb-entry",
+        now=ctx.now,
+        in_reply_to=ctx.msg.message_id,
+        source_message_id=ctx.record.id,
+        entry=view,
+    )
+    return f"entry {entry.number} corrected ({', '.join(sorted(fields)) or 'status'})"
 
 
 def handle_answer(ctx: Context) -> Outcome:
-    return handle_post(ctx)
+    community, row, msg = ctx.community, ctx.community_row, ctx.msg
+    assert community is not None and row is not None
+    number = ctx.facts.thread_number
+    thread = threads.thread_by_number(ctx.session, row.id, number) if number is not None else None
+    if thread is None:
+        return handle_post(ctx)
+    ctx.record.thread_id = thread.id
+    threads.set_ref_thread(ctx.session, row.id, msg.message_id, thread.id)
+    tag = threads.tag_for(community.thread_tag, thread.number)
+    control = parse_control(msg.new_text)
+
+    if control is None:
+        note = "asker's follow-up"
+        if not _is_asker(ctx, thread):
+            answer = threads.add_answer(
+                ctx.session,
+                thread,
+                message_pk=ctx.record.id,
+                message_id=msg.message_id,
+                member_id=ctx.member.id if ctx.member else None,
+                author_email=msg.sender_email,
+                author_name=(msg.from_.name if msg.from_ else "") or msg.sender_email,
+                text=msg.new_text,
+                now=ctx.now,
+            )
+            note = f"answer {answer.number}"
+        count = distribute(ctx, tag=tag)
+        return Outcome("processed", f"{tag} {note}; distributed to {count} members")
+
+    role = _role(ctx)
+    if control.action in ("solved", "accept"):
+        if not (_is_asker(ctx, thread) or role in ACCEPT_ROLES):
+            _refuse(ctx, thread)
+            count = distribute(ctx, tag=tag)
+            return Outcome("processed", f"{tag} #{control.action} refused (not asker/facilitator/scribe); distributed to {count}")
+        result = _accept(ctx, thread, control)
+        count = distribute(ctx, tag=tag)
+        return Outcome("processed", f"{tag} {result}; distributed to {count} members")
+    # #kb and #kb edit talk to the bot, not the group: they are not redistributed.
+    if role not in KB_ROLES:
+        _refuse(ctx, thread)
+        return Outcome("processed", f"{tag} #{control.action} refused (facilitators and scribes only)")
+    result = _kb(ctx, thread) if control.action == "kb" else _kb_edit(ctx, thread, control)
+    return Outcome("processed", f"{tag} {result}")

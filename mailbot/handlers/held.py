@@ -1,15 +1,22 @@
-"""Hold a post (non-member, too big, ...): stored but not distributed; the sender hears why, once."""
+"""Hold a post (non-member, too big, blocked attachment, first post, too frequent): stored, not
+distributed, sent to the facilitators with a decision code; the sender hears why, once per period.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from mailbot.handlers.base import Context, Outcome
+from mailbot.moderation.held import hold, reason_text
+from mailbot.moderation.policy import policy
 from mailbot.notices import send_notice
 
 REASONS = {
     "non-member": "sender is not a member",
     "too-big": "message is over the size limit",
+    "blocked-attachment": "attachment type not allowed",
+    "first-post": "first post of a new member",
+    "post-rate-limit": "sender posted too often",
 }
 
 
@@ -17,7 +24,14 @@ def handle_held(ctx: Context) -> Outcome:
     reason = REASONS.get(ctx.decision.rule, ctx.decision.rule)
     community, row = ctx.community, ctx.community_row
     assert community is not None and row is not None
-    if ctx.decision.rule == "non-member" and community.members_only:
+    pol = policy(ctx.settings, community)
+    interval = timedelta(hours=ctx.settings.limits.notice_interval_hours)
+    if ctx.decision.rule == "non-member":
+        if not community.members_only:
+            # An open community: anyone may post, so this is a post after all.
+            from mailbot.handlers.post import handle_post
+
+            return handle_post(ctx)
         send_notice(
             ctx.session,
             ctx.renderer,
@@ -27,14 +41,40 @@ def handle_held(ctx: Context) -> Outcome:
             template="nonmember-notice",
             kind="nonmember-notice",
             now=ctx.now,
-            interval=timedelta(hours=ctx.settings.limits.notice_interval_hours),
+            interval=interval,
             in_reply_to=ctx.msg.message_id,
             subject=ctx.msg.subject,
             source_message_id=ctx.record.id,
         )
-    elif ctx.decision.rule == "non-member":
-        # An open community: anyone may post, so this is a post after all.
-        from mailbot.handlers.post import handle_post
-
-        return handle_post(ctx)
-    return Outcome("held", reason)
+    item = hold(
+        ctx.session,
+        ctx.renderer,
+        community=community,
+        community_row=row,
+        pol=pol,
+        sender=ctx.msg.sender_email,
+        sender_name=ctx.msg.from_.name if ctx.msg.from_ else "",
+        subject=ctx.msg.subject,
+        excerpt=ctx.msg.new_text[:1000],
+        reason=ctx.decision.rule,
+        now=ctx.now,
+        record=ctx.record,
+    )
+    if ctx.decision.rule != "non-member":
+        send_notice(
+            ctx.session,
+            ctx.renderer,
+            community=community,
+            community_row=row,
+            to=ctx.msg.sender_email,
+            template="held-decision",
+            kind="held-notice",
+            now=ctx.now,
+            interval=interval,
+            in_reply_to=ctx.msg.message_id,
+            source_message_id=ctx.record.id,
+            decision="held",
+            held={"subject": ctx.msg.subject, "kind": "post"},
+            note=reason_text(ctx.decision.rule, community.language),
+        )
+    return Outcome("held", f"{reason} (held {item.token})")

@@ -1,10 +1,74 @@
-"""A member's question: open a numbered thread and distribute it with the thread tag."""
+"""A member's question: open a numbered thread, distribute it with the thread tag, offer related entries."""
 
 from __future__ import annotations
 
 from mailbot.handlers.base import Context, Outcome
-from mailbot.handlers.post import handle_post
+from mailbot.handlers.post import distribute
+from mailbot.knowledge import search, threads
+from mailbot.knowledge.topics import topics_for
+from mailbot.notices import send_mail
+
+RELATED_LIMIT = 3
+
+
+def _related(ctx: Context, title: str) -> list[search.Hit]:
+    assert ctx.community_row is not None
+    query = f"{title}\n{ctx.msg.new_text[:1000]}"
+    # Any word, entries only: "already answered?" should cast a wide net, solved knowledge only.
+    return search.search(
+        ctx.session, ctx.community_row.id, query, limit=RELATED_LIMIT, entries_only=True, any_term=True
+    )
+
+
+def _append_footer(ctx: Context, hits: list[search.Hit]) -> str:
+    assert ctx.community is not None
+    lines = ["อาจมีคำตอบอยู่แล้ว / Already answered?" if ctx.community.language == "th" else "Already answered?"]
+    lines += [f"  [{h.number}] {h.title}" for h in hits]
+    lines.append(f"kb <N> -> {ctx.community.request_address}")
+    return "\n".join(lines)
 
 
 def handle_question(ctx: Context) -> Outcome:
-    return handle_post(ctx)
+    community, row, msg = ctx.community, ctx.community_row, ctx.msg
+    assert community is not None and row is not None
+    title = threads.clean_title(msg.subject, community.prefix)
+    topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
+    thread = threads.open_thread(
+        ctx.session,
+        community_id=row.id,
+        subject=title,
+        question_text=msg.new_text,
+        message_pk=ctx.record.id,
+        message_id=msg.message_id,
+        asker_member_id=ctx.member.id if ctx.member else None,
+        asker_email=msg.sender_email,
+        asker_name=(msg.from_.name if msg.from_ else "") or msg.sender_email,
+        topic=topics.classify(msg.subject, msg.new_text),
+        now=ctx.now,
+    )
+    ctx.record.thread_id = thread.id
+    threads.set_ref_thread(ctx.session, row.id, msg.message_id, thread.id)
+    waiting = threads.attach_waiting(ctx.session, thread, ctx.now)
+    search.index_thread(ctx.session, thread)
+
+    hits = _related(ctx, title) if community.related_entries != "off" else []
+    footer = _append_footer(ctx, hits) if hits and community.related_entries == "append" else None
+    tag = threads.tag_for(community.thread_tag, thread.number)
+    count = distribute(ctx, tag=tag, footer_text=footer)
+    if hits and community.related_entries == "private" and msg.sender_email:
+        send_mail(
+            ctx.session,
+            ctx.renderer,
+            community=community,
+            community_row=row,
+            to=[msg.sender_email],
+            template="related-entries",
+            kind="related-entries",
+            now=ctx.now,
+            in_reply_to=msg.message_id,
+            source_message_id=ctx.record.id,
+            question_subject=title,
+            entries=[{"number": h.number, "title": h.title, "excerpt": h.excerpt} for h in hits],
+        )
+    extra = f", {len(waiting)} earlier replies attached" if waiting else ""
+    return Outcome("processed", f"question {tag} ({thread.topic or 'no topic'}); distributed to {count} members{extra}")

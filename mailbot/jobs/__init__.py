@@ -1,14 +1,126 @@
-"""Scheduled jobs (APScheduler 3.x): daily tip, weekly summary, digests, nudges."""
+"""Scheduled jobs (APScheduler 3.x): daily tip, weekly summary, digests, nudges.
+
+JOBS is the one table of job names; every job is also runnable by hand (`mailbot jobs run`).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
+
+from mailbot.config import CommunitySettings
+from mailbot.jobs import daily_tip, digest, nudges, weekly_summary
+from mailbot.jobs.base import JobEnv, RunResult
+from mailbot.jobs.periods import latest_due
+from mailbot.jobs.policy import Schedule
 
 if TYPE_CHECKING:
     from mailbot.app import App
 
+log = logging.getLogger("mailbot.jobs")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str  # stable kebab-case id, stored in job_runs.job
+    summary: str
+    schedule: Callable[[CommunitySettings], Schedule | None]  # None: off for this community
+    run: Callable[[JobEnv, CommunitySettings, datetime], RunResult]
+    # How late a missed run may still go out (after downtime): one coalesced run, not one per miss.
+    grace: timedelta
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec("daily-tip", "KM tip of the day to every member", daily_tip.schedule, daily_tip.run,
+                timedelta(hours=12)),
+        JobSpec("weekly-summary", "weekly summary with trend chart to sponsors", weekly_summary.schedule,
+                weekly_summary.run, timedelta(days=6)),
+        JobSpec("daily-digest", "digest of yesterday's threads to daily readers",
+                lambda c: digest.schedule(c, "daily"), partial(digest.run, job="daily-digest"),
+                timedelta(hours=20)),
+        JobSpec("weekly-digest", "digest of last week's threads to weekly readers",
+                lambda c: digest.schedule(c, "weekly"), partial(digest.run, job="weekly-digest"),
+                timedelta(days=6)),
+        JobSpec("nudge-unanswered", "unanswered questions to facilitators and topic experts",
+                nudges.nudge_schedule, nudges.run_nudges, timedelta(hours=1)),
+        JobSpec("reminder-silent", "monthly reminder to members silent for long",
+                nudges.reminder_schedule, nudges.run_reminder, timedelta(days=7)),
+    )
+}  # fmt: skip
+
+
+def run_job(env: JobEnv, name: str, community: CommunitySettings, now: datetime | None = None) -> RunResult:
+    """Run job `name` for the latest fire time at or before `now` (default: the env's clock)."""
+    spec = JOBS[name]
+    schedule = spec.schedule(community)
+    now = now or env.clock.now()
+    if schedule is None:
+        return RunResult(name, community.slug, "", "disabled")
+    fire = latest_due(schedule, now, community.tz)
+    if now - fire > spec.grace:
+        return RunResult(name, community.slug, fire.isoformat(), "missed", detail="too late to catch up")
+    try:
+        return spec.run(env, community, fire)
+    except Exception as exc:  # a broken job must not take the scheduler (or the other jobs) down
+        log.exception("job %s for %s failed", name, community.slug)
+        return RunResult(name, community.slug, fire.isoformat(), "failed", detail=str(exc)[:200])
+
+
+def catch_up(env: JobEnv, communities: list[CommunitySettings]) -> list[RunResult]:
+    """At start-up: run every job whose latest fire time passed while we were down (keyed: no repeats)."""
+    return [run_job(env, name, c) for c in communities for name in JOBS]
+
+
+def build_scheduler(env: JobEnv, communities: list[CommunitySettings], wake: Callable[[], None]) -> object:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    scheduler = BackgroundScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
+    )
+    for community in communities:
+        for name, spec in JOBS.items():
+            schedule = spec.schedule(community)
+            if schedule is None:
+                continue
+
+            def fire(name: str = name, community: CommunitySettings = community) -> None:
+                result = run_job(env, name, community)
+                if result.messages:
+                    wake()
+
+            scheduler.add_job(
+                fire,
+                CronTrigger(timezone=community.tz, **schedule.cron_kwargs()),
+                id=f"{name}:{community.slug}",
+                name=f"{name} {community.slug}",
+            )
+    return scheduler
+
 
 def start_scheduler(app: App, stop: threading.Event) -> threading.Thread | None:
-    """Start the scheduler for `app`; returns a thread to join on shutdown (or None)."""
-    return None
+    """Start the scheduler for `app`; returns a thread to join on shutdown."""
+    env = JobEnv.from_app(app)
+    communities = list(app.settings.communities)
+
+    def main() -> None:
+        results = catch_up(env, communities)
+        if any(r.messages for r in results):
+            app.deliverer.wake.set()
+        scheduler = build_scheduler(env, communities, app.deliverer.wake.set)
+        scheduler.start()  # type: ignore[attr-defined]
+        try:
+            stop.wait()
+        finally:
+            scheduler.shutdown(wait=True)  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=main, name="scheduler", daemon=True)
+    thread.start()
+    return thread

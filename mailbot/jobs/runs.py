@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailbot.faults import checkpoint
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.models import JobRun
 from mailbot.store.db import transaction
@@ -79,6 +80,7 @@ def run_keyed(
                 return RunResult(job, slug, period, "already-done")
             sent = body(session, row)
             run.messages, run.recipients, run.detail = sent.messages, sent.recipients, sent.detail[:500]
+            checkpoint("job-before-commit")
     except IntegrityError:
         # The twin committed between our claim and our commit (SQLite has no row lock to wait on).
         log.info("job %s %s %s: lost the race to another instance", job, slug, period)

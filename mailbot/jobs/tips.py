@@ -94,8 +94,14 @@ def blocks(markdown: str) -> list[dict[str, Any]]:
     return out
 
 
+def tip_files(directory: Path) -> list[Path]:
+    """The tip files of a folder: *.md except README.md and _drafts."""
+    return [p for p in sorted(directory.glob("*.md")) if not p.name.upper().startswith("README") and
+            not p.name.startswith("_")]  # fmt: skip
+
+
 def read_dir(directory: Path) -> Iterator[TipDraft | TipError]:
-    for path in sorted(directory.glob("*.md")):
+    for path in tip_files(directory):
         try:
             yield parse_tip(path.read_text(encoding="utf-8"), path.stem)
         except (TipError, UnicodeDecodeError) as exc:

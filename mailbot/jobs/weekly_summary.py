@@ -101,9 +101,10 @@ def _threads(session: Session, cid: int, p: Period, fig: Figures) -> None:
     waits: list[float] = []
     for r in rows:
         solved = r.solved_at is not None and _aware(r.solved_at) < p.end
-        first_at, answers = first.get(r.id, (None, 0))
-        if first_at is not None:
-            waits.append((first_at - _aware(r.created_at)).total_seconds() / 3600)
+        hit = first.get(r.id)
+        answers = hit[1] if hit else 0
+        if hit is not None:
+            waits.append((hit[0] - _aware(r.created_at)).total_seconds() / 3600)
         outcome = "solved" if solved else "answered" if answers else "unanswered"
         fig.solved += outcome == "solved"
         fig.answered_open += outcome == "answered"
@@ -153,13 +154,13 @@ def _posting(session: Session, cid: int, p: Period, fig: Figures) -> None:
         .limit(TOP_CONTRIBUTORS)
     )
     fig.top_contributors = [{"name": n or e, "email": e, "section": s, "posts": c} for n, e, s, c in top]
-    posters = dict(
-        session.execute(
+    posters: dict[str, int] = dict(
+        list(session.execute(
             select(Member.section, func.count(distinct(Message.member_id)))
             .join(Member, Member.id == Message.member_id)
             .where(in_week)
             .group_by(Member.section)
-        ).tuples()
+        ).tuples())
     )
     members = session.execute(
         select(Member.section, func.count(Member.id))

@@ -43,7 +43,7 @@ class Thread(Base):
 
 
 class ThreadRef(Base):
-    """Message-id -> parent and thread. A row with no message_pk is a 'ghost': referenced, not yet seen."""
+    """Message-id -> parent and thread, for every post; `seen` False marks a ghost (referenced, not yet arrived)."""
 
     __tablename__ = "thread_refs"
     __table_args__ = (
@@ -56,6 +56,7 @@ class ThreadRef(Base):
     message_id: Mapped[str] = mapped_column(String(998))
     parent_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
     thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id"), nullable=True, index=True)
+    seen: Mapped[bool] = mapped_column(Boolean, default=False)  # False: a ghost parent
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
 
 

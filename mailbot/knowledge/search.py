@@ -20,8 +20,7 @@ from mailbot.knowledge.segment import segment, tokens
 _BM25 = "bm25(kb_fts, 10.0, 4.0, 1.0)"
 _PG_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"
 _EN_STOP = frozenset(
-    "a an the to of is are was be in on at for with and or my me i we you it this that how what "
-    "why when where do does can could please".split()
+    ["a", "an", "the", "to", "of", "is", "are", "was", "be", "in", "on", "at", "for", "with", "and", "or", "my", "me", "i", "we", "you", "it", "this", "that", "how", "what", "why", "when", "where", "do", "does", "can", "could", "please"]
 )
 
 

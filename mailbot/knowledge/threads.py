@@ -1,14 +1,332 @@
-"""Threading: which thread a reply belongs to (References, In-Reply-To, then the subject tag)."""
+"""Threading: which thread a reply belongs to (References, In-Reply-To, then the subject tag).
+
+Every post's Message-ID is kept in thread_refs with its parent; ids that are referenced but not yet
+seen are 'ghost' rows, so a reply that arrives before its question joins the thread once it lands.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbot.classify.facts import Facts
+from mailbot.knowledge.models import Answer, Thread, ThreadRef
+from mailbot.mail.compose import base_subject
 from mailbot.mail.parse import ParsedMessage
-from mailbot.store.models import Community
+from mailbot.store.models import Community, Message
+
+MAX_DEPTH = 200  # descendants walked when a ghost parent finally arrives
+# Question markers stripped from entry titles ("Q:", "[Q]", "ถาม:", "คำถาม:").
+_QUESTION_PREFIX = re.compile(r"^\s*(?:\[\s*(?:q|ถาม|คำถาม)\s*\]|(?:q|ถาม|คำถาม)\s*[:：])\s*", re.I)
+
+
+@lru_cache(maxsize=32)
+def tag_pattern(thread_tag: str) -> re.Pattern[str]:
+    """'#Q{number}' -> a regex finding '#Q42' (case-insensitive) and capturing 42."""
+    head, _, tail = thread_tag.partition("{number}")
+    return re.compile(rf"{re.escape(head)}(\d{{1,9}}){re.escape(tail)}(?!\d)", re.I)
+
+
+def tag_for(thread_tag: str, number: int) -> str:
+    return thread_tag.replace("{number}", str(number))
+
+
+def number_in_subject(subject: str, thread_tag: str) -> int | None:
+    m = tag_pattern(thread_tag).search(subject)
+    return int(m.group(1)) if m else None
+
+
+def clean_title(subject: str, prefix: str) -> str:
+    """The question's subject without list prefix, thread tag, Re:/Fwd: or Q:/ถาม: markers."""
+    title = base_subject(subject, prefix)
+    for _ in range(3):
+        new = _QUESTION_PREFIX.sub("", title)
+        if new == title:
+            break
+        title = base_subject(new, prefix)
+    return title.strip() or subject.strip()
+
+
+def reference_chain(msg: ParsedMessage) -> list[str]:
+    """Ancestors oldest first: References, then In-Reply-To when References lacks it (JWZ)."""
+    chain = [r for r in msg.references if r and r != msg.message_id]
+    for irt in msg.in_reply_to[:1]:
+        if irt and irt != msg.message_id and (not chain or chain[-1] != irt):
+            if irt in chain:
+                chain.remove(irt)
+            chain.append(irt)
+    seen: dict[str, None] = {}
+    for r in chain:
+        seen.pop(r, None)  # a repeated id keeps its last (closest) position
+        seen[r] = None
+    return [r[:998] for r in seen]
+
+
+# -- the message-id table ----------------------------------------------------------------------
+def link_message(
+    session: Session, community_id: int, message_id: str, chain: Sequence[str]
+) -> tuple[ThreadRef, dict[str, ThreadRef]]:
+    """Record `message_id` (seen) and its ancestors (ghosts when unknown); returns its row and the chain's rows."""
+    message_id = message_id[:998]
+    ids = [*chain, message_id]
+    rows = {
+        r.message_id: r
+        for r in session.scalars(
+            select(ThreadRef).where(ThreadRef.community_id == community_id, ThreadRef.message_id.in_(ids))
+        )
+    }
+    for i, mid in enumerate(chain):
+        row = rows.get(mid)
+        parent = chain[i - 1] if i else None
+        if row is None:
+            row = ThreadRef(community_id=community_id, message_id=mid, parent_id=parent, seen=False)
+            session.add(row)
+            rows[mid] = row
+        elif not row.seen and row.parent_id is None and parent and parent != mid:
+            row.parent_id = parent  # a ghost learns more of its ancestry from a later reply
+    own = rows.get(message_id)
+    if own is None:
+        own = ThreadRef(community_id=community_id, message_id=message_id, seen=True)
+        session.add(own)
+        rows[message_id] = own
+    own.seen = True
+    # The message's own References are the truth about its parent (a ghost's was only a guess).
+    own.parent_id = chain[-1] if chain else None
+    session.flush()
+    return own, rows
+
+
+def link_and_resolve(
+    session: Session, community_id: int, message_id: str, chain: Sequence[str]
+) -> tuple[ThreadRef, int | None]:
+    """Link the message and say which thread it is in: its References first (the truth), else the
+    thread its ghost row was attached to before it arrived."""
+    own, rows = link_message(session, community_id, message_id, chain)
+    return own, thread_from_chain(chain, rows) or own.thread_id
+
+
+def thread_from_chain(chain: Sequence[str], rows: dict[str, ThreadRef]) -> int | None:
+    """Thread id of the closest ancestor that belongs to a thread."""
+    for mid in reversed(chain):
+        row = rows.get(mid)
+        if row is not None and row.thread_id is not None:
+            return row.thread_id
+    return None
+
+
+def thread_by_number(session: Session, community_id: int, number: int) -> Thread | None:
+    return session.scalar(
+        select(Thread).where(Thread.community_id == community_id, Thread.number == number)
+    )
 
 
 def thread_facts(session: Session, community: Community, msg: ParsedMessage, facts: Facts) -> Facts:
-    """Facts hook: fill in facts.thread_number when the message replies to a known thread."""
-    return facts
+    """Facts hook: record the message in the thread table; set facts.thread_number for replies."""
+    settings = facts.community
+    if settings is None or facts.route.role != "post":
+        return facts
+    chain = reference_chain(msg)
+    thread_id: int | None = None
+    if msg.message_id:
+        thread_id = link_and_resolve(session, community.id, msg.message_id, chain)[1]
+    elif chain:
+        rows = {
+            r.message_id: r
+            for r in session.scalars(
+                select(ThreadRef).where(ThreadRef.community_id == community.id, ThreadRef.message_id.in_(chain))
+            )
+        }
+        thread_id = thread_from_chain(chain, rows)
+    thread = session.get(Thread, thread_id) if thread_id is not None else None
+    if thread is None:
+        number = number_in_subject(msg.subject, settings.thread_tag)
+        if number is not None:
+            thread = thread_by_number(session, community.id, number)
+    if thread is None:
+        return facts
+    return dataclasses.replace(facts, thread_number=thread.number)
+
+
+# -- threads and answers -----------------------------------------------------------------------
+def next_thread_number(session: Session, community_id: int) -> int:
+    top = session.scalar(select(func.max(Thread.number)).where(Thread.community_id == community_id))
+    return int(top or 0) + 1
+
+
+def open_thread(
+    session: Session,
+    *,
+    community_id: int,
+    subject: str,
+    question_text: str,
+    message_pk: int | None,
+    message_id: str | None,
+    asker_member_id: int | None,
+    asker_email: str,
+    asker_name: str,
+    topic: str,
+    now: datetime,
+) -> Thread:
+    thread = Thread(
+        community_id=community_id,
+        number=next_thread_number(session, community_id),
+        subject=subject,
+        status="open",
+        topic=topic,
+        question_text=question_text,
+        question_message_pk=message_pk,
+        root_message_id=(message_id or "")[:998],
+        asker_member_id=asker_member_id,
+        asker_email=asker_email,
+        asker_name=asker_name,
+        answer_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(thread)
+    session.flush()
+    return thread
+
+
+def set_ref_thread(session: Session, community_id: int, message_id: str | None, thread_id: int) -> None:
+    if not message_id:
+        return
+    row = session.scalar(
+        select(ThreadRef).where(
+            ThreadRef.community_id == community_id, ThreadRef.message_id == message_id[:998]
+        )
+    )
+    if row is not None:
+        row.thread_id = thread_id
+
+
+def add_answer(
+    session: Session,
+    thread: Thread,
+    *,
+    message_pk: int | None,
+    message_id: str | None,
+    member_id: int | None,
+    author_email: str,
+    author_name: str,
+    text: str,
+    now: datetime,
+) -> Answer:
+    top = session.scalar(select(func.max(Answer.number)).where(Answer.thread_id == thread.id))
+    answer = Answer(
+        thread_id=thread.id,
+        number=int(top or 0) + 1,
+        message_pk=message_pk,
+        message_id=(message_id or "")[:998],
+        member_id=member_id,
+        author_email=author_email,
+        author_name=author_name,
+        text=text,
+        accepted=False,
+        helpful=False,
+        created_at=now,
+    )
+    session.add(answer)
+    thread.answer_count = answer.number
+    thread.updated_at = now
+    if thread.status == "open":
+        thread.status = "answered"
+    session.flush()
+    return answer
+
+
+def answers_of(session: Session, thread: Thread) -> list[Answer]:
+    return list(session.scalars(select(Answer).where(Answer.thread_id == thread.id).order_by(Answer.number)))
+
+
+def attach_waiting(session: Session, thread: Thread, now: datetime) -> list[Answer]:
+    """Replies that arrived before this thread's question: join them to it, as answers.
+
+    Walks the ghost tree below the question's Message-ID (bounded) and records every stored
+    post in it as an answer, in arrival order.
+    """
+    if not thread.root_message_id:
+        return []
+    frontier = [thread.root_message_id]
+    found: list[str] = []
+    for _ in range(MAX_DEPTH):
+        if not frontier:
+            break
+        children = list(
+            session.scalars(
+                select(ThreadRef).where(
+                    ThreadRef.community_id == thread.community_id,
+                    ThreadRef.parent_id.in_(frontier),
+                    ThreadRef.thread_id.is_(None),
+                )
+            )
+        )
+        for child in children:
+            child.thread_id = thread.id
+            if child.seen:
+                found.append(child.message_id)
+        frontier = [c.message_id for c in children]
+    if not found:
+        return []
+    messages = session.scalars(
+        select(Message)
+        .where(
+            Message.community_id == thread.community_id,
+            Message.message_id.in_(found),
+            Message.kind.in_(("post", "answer")),
+            Message.status == "processed",
+        )
+        .order_by(Message.id)
+    )
+    out = []
+    for m in messages:
+        m.thread_id = thread.id
+        if m.from_email and m.from_email == thread.asker_email:
+            continue  # the asker's own follow-ups are not answers
+        out.append(
+            add_answer(
+                session,
+                thread,
+                message_pk=m.id,
+                message_id=m.message_id,
+                member_id=m.member_id,
+                author_email=m.from_email,
+                author_name=m.from_name,
+                text=m.body_text,
+                now=now,
+            )
+        )
+    return out
+
+
+def thread_view(session: Session, thread: Thread, thread_tag: str) -> dict[str, Any]:
+    """A thread as plain data (CLI JSON): number, subject, status, asker, topic and its answers."""
+    return {
+        "number": thread.number,
+        "tag": tag_for(thread_tag, thread.number),
+        "subject": thread.subject,
+        "status": thread.status,
+        "topic": thread.topic,
+        "asker": {"name": thread.asker_name, "email": thread.asker_email},
+        "created_at": thread.created_at.isoformat(),
+        "solved_at": thread.solved_at.isoformat() if thread.solved_at else None,
+        "question": thread.question_text,
+        "answers": [
+            {
+                "number": a.number,
+                "author": {"name": a.author_name, "email": a.author_email},
+                "accepted": a.accepted,
+                "helpful": a.helpful,
+                "created_at": a.created_at.isoformat(),
+                "text": a.text,
+            }
+            for a in answers_of(session, thread)
+        ],
+    }

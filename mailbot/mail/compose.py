@@ -28,7 +28,6 @@ REPLY_PREFIXES: tuple[str, ...] = (
     "Antw",
     "VS",
     "Réf",
-    "Ref",
     "ตอบกลับ",
     "ตอบ",
     "回复",

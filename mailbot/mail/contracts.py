@@ -28,11 +28,12 @@ class Ingest(Protocol):
 
 
 class WatermarkStore(Protocol):
-    def get(self, account: str, folder: str) -> tuple[int, int] | None: ...  # (uidvalidity, last_uid)
+    # get() answers (uidvalidity, last_uid); touch() records the 'last poll' time for `mailbot status`.
+    def get(self, account: str, folder: str) -> tuple[int, int] | None: ...
 
     def set(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None: ...
 
-    def touch(self, account: str, folder: str) -> None: ...  # record 'last poll' for `mailbot status`
+    def touch(self, account: str, folder: str) -> None: ...
 
 
 class MemoryWatermarks:

@@ -20,6 +20,7 @@ from typing import Any
 from imapclient import IMAPClient
 
 from mailbot.config import ImapSettings
+from mailbot.faults import checkpoint
 from mailbot.mail.contracts import Ingest, IngestResult, WatermarkStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ IDLE_SLICE = 1.0  # how often IDLE wakes to look at the stop event
 
 class ImapConnectionLost(ConnectionError):
     """The server closed the connection (BYE or EOF) while we were waiting for mail."""
+
+
+class IngestUnavailable(Exception):
+    """Ingest raised (database down): the message stays in the folder; `__cause__` says why."""
 
 
 def message_id_of(raw: bytes) -> str:
@@ -141,7 +146,10 @@ class ImapSource:
             if mark is not None:
                 log.warning(
                     "%s: UIDVALIDITY of %s changed %s -> %s; rescanning the whole folder",
-                    self.name, s.folder, mark[0], uidvalidity,
+                    self.name,
+                    s.folder,
+                    mark[0],
+                    uidvalidity,
                 )
             self.watermarks.set(self.account, s.folder, uidvalidity, 0)
         attempted: set[int] = set()
@@ -174,6 +182,7 @@ class ImapSource:
         self, client: IMAPClient, batch: Sequence[int], uidvalidity: int, last_uid: int
     ) -> int:
         fetched = client.fetch(batch, ["BODY.PEEK[]"])
+        checkpoint("imap-after-fetch")
         done: list[int] = []
         failed: list[int] = []
         try:
@@ -182,18 +191,24 @@ class ImapSource:
                 if data is None or b"BODY[]" not in data:
                     continue  # expunged by someone else meanwhile
                 raw = bytes(data[b"BODY[]"])
-                result = self.ingest(
-                    raw, source="imap", source_ref=self._source_ref(uidvalidity, uid)
-                )
+                try:
+                    result = self.ingest(
+                        raw, source="imap", source_ref=self._source_ref(uidvalidity, uid)
+                    )
+                except Exception as exc:
+                    # Wrapped so a database OSError is never mistaken for a dropped IMAP link.
+                    raise IngestUnavailable(f"uid {uid}: {type(exc).__name__}: {exc}") from exc
                 self._count += 1
                 self._log_result(uid, raw, result)
-                done.append(uid)
+                (failed if result.status == "failed" else done).append(uid)
                 if self.stop.is_set():
                     break
         finally:
             # Also when ingest raised: what it already committed leaves the folder now, the rest
             # (including the message it raised on) stays for the next drain.
+            checkpoint("imap-before-move")
             self._finish(client, done, failed)
+            checkpoint("imap-after-move")
             handled = [u for u in done + failed if u > last_uid]
             if handled:
                 last_uid = max(handled)
@@ -206,7 +221,11 @@ class ImapSource:
     def _log_result(self, uid: int, raw: bytes, result: IngestResult) -> None:
         log.info(
             "%s: uid=%s message-id=%s status=%s kind=%s%s",
-            self.name, uid, message_id_of(raw), result.status, result.kind or "-",
+            self.name,
+            uid,
+            message_id_of(raw),
+            result.status,
+            result.kind or "-",
             f" reason={result.reason}" if result.reason else "",
         )
 
@@ -282,7 +301,7 @@ class ImapSource:
         try:
             self._idle_until_news(client)
         finally:
-            if self._client is client:
+            if self._client is not None:  # None: the connection died and was dropped
                 client.idle_done()
 
     def _idle_until_news(self, client: IMAPClient) -> None:
@@ -312,10 +331,7 @@ class ImapSource:
 
 
 def _has_news(responses: Iterable[Any]) -> bool:
-    for r in responses:
-        if isinstance(r, tuple) and len(r) >= 2 and r[1] == b"EXISTS":
-            return True
-    return False
+    return any(isinstance(r, tuple) and len(r) >= 2 and r[1] == b"EXISTS" for r in responses)
 
 
 def _has_bye(responses: Iterable[Any]) -> bool:

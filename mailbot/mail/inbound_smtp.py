@@ -70,7 +70,12 @@ class _Handler:
         self.executor = executor
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
     ) -> str:
         if self.accept_rcpt is not None:
             loop = asyncio.get_running_loop()
@@ -104,7 +109,11 @@ class _Handler:
         else:
             log.info(
                 "inbound-smtp: %s from=%s to=%s status=%s kind=%s",
-                ref, envelope.mail_from, ",".join(rcpts), result.status, result.kind or "-",
+                ref,
+                envelope.mail_from,
+                ",".join(rcpts),
+                result.status,
+                result.kind or "-",
             )
             reply = f"250 2.0.0 OK queued as {ref.rsplit(':', 1)[-1]}"
         if self.lmtp:
@@ -124,8 +133,9 @@ class _Controller(Controller):
 
     def _trigger_server(self) -> None:
         # Port 0 asks the OS for a free port; learn which one before the readiness probe.
-        if self.port == 0 and self.server is not None and self.server.sockets:
-            self.port = int(self.server.sockets[0].getsockname()[1])
+        sockets = getattr(self.server, "sockets", None)
+        if self.port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
         super()._trigger_server()
 
 

@@ -5,19 +5,23 @@ per-recipient outcome (accepted / temporary / permanent), or into a Maildir when
 from __future__ import annotations
 
 import contextlib
+import logging
 import mailbox
 import re
 import smtplib
 import socket
 import ssl
 import threading
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mailbot.config import SmtpSettings
+from mailbot.config import Settings, SmtpSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,11 +89,10 @@ class _Connection:
         self.settings = settings
         self.local_hostname = local_hostname
         self.smtp: smtplib.SMTP | None = None
-        self.fresh = False  # opened for the current transaction (no stale-retry then)
+        self.fresh = False  # no transaction on it yet: a failure is not "died while idle"
 
     def open(self) -> smtplib.SMTP:
         if self.smtp is not None:
-            self.fresh = False
             return self.smtp
         s = self.settings
         smtp: smtplib.SMTP
@@ -135,7 +138,7 @@ def _reply(smtp: smtplib.SMTP, replied: bool) -> tuple[int, bytes]:
     try:
         code, msg = smtp.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
-        raise _Dropped(f"connection lost: {exc}", replied) from exc
+        raise _Dropped(f"451 4.4.2 connection lost: {exc}", replied) from exc
     if code == 421:
         raise _Dropped(_reply_text(code, msg), True)
     return code, msg
@@ -144,11 +147,11 @@ def _reply(smtp: smtplib.SMTP, replied: bool) -> tuple[int, bytes]:
 def _send(smtp: smtplib.SMTP, payload: bytes, replied: bool) -> None:
     sock = smtp.sock
     if sock is None:
-        raise _Dropped("connection lost: not connected", replied)
+        raise _Dropped("451 4.4.2 connection lost: not connected", replied)
     try:
         sock.sendall(payload)
     except OSError as exc:
-        raise _Dropped(f"connection lost: {exc}", replied) from exc
+        raise _Dropped(f"451 4.4.2 connection lost: {exc}", replied) from exc
 
 
 def _transaction(smtp: smtplib.SMTP, env: Envelope, wire: bytes, result: SendResult) -> None:
@@ -235,7 +238,7 @@ def _rset(smtp: smtplib.SMTP) -> None:
     try:
         code, msg = smtp.docmd("RSET")
     except (smtplib.SMTPException, OSError) as exc:
-        raise _Dropped(f"connection lost: {exc}", True) from exc
+        raise _Dropped(f"451 4.4.2 connection lost: {exc}", True) from exc
     if code == 421:
         raise _Dropped(_reply_text(code, msg), True)
 
@@ -256,82 +259,83 @@ class SmtpSender:
         self._executor: ThreadPoolExecutor | None = None
 
     def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(envelopes)
         if not envelopes:
             return []
         with self._lock:
-            # VERP envelopes usually share one data object: prepare its wire form once.
-            wires: dict[int, bytes] = {}
-            for env in envelopes:
-                if id(env.data) not in wires:
-                    wires[id(env.data)] = wire_data(env.data)
-            cursor = iter(range(len(envelopes)))
-            cursor_lock = threading.Lock()
-            errors: list[str] = []
+            return self._send_locked(envelopes)
 
-            def next_index() -> int | None:
-                with cursor_lock:
-                    return next(cursor, None)
+    def _send_locked(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        results: list[SendResult | None] = [None] * len(envelopes)
+        # VERP envelopes usually share one data object: prepare its wire form once.
+        wires: dict[int, bytes] = {}
+        for env in envelopes:
+            if id(env.data) not in wires:
+                wires[id(env.data)] = wire_data(env.data)
+        todo = deque(range(len(envelopes)))
+        todo_lock = threading.Lock()
+        errors: list[str] = []
 
-            def work(conn: _Connection) -> None:
-                while True:
-                    i = next_index()
-                    if i is None:
+        def work(conn: _Connection) -> None:
+            while True:
+                with todo_lock:
+                    if not todo:
                         return
-                    env = envelopes[i]
-                    res, err = self._deliver(conn, env, wires[id(env.data)])
-                    results[i] = res
-                    if err is not None:
-                        # This connection cannot be (re)opened: leave the rest to the others.
-                        errors.append(err)
-                        return
+                    i = todo.popleft()
+                env = envelopes[i]
+                try:
+                    conn.open()
+                except Exception as exc:  # any failure to connect is temporary
+                    # Hand the envelope back to the other connections and stop this one
+                    # (e.g. the relay allows fewer parallel sessions than configured).
+                    errors.append(_connect_error(exc))
+                    with todo_lock:
+                        todo.appendleft(i)
+                    return
+                results[i] = self._deliver(conn, env, wires[id(env.data)])
 
-            workers = self._conns[: min(len(self._conns), len(envelopes))]
-            if len(workers) == 1:
-                work(workers[0])
-            else:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=len(self._conns), thread_name_prefix="smtp-send"
-                    )
-                for fut in [self._executor.submit(work, c) for c in workers]:
-                    fut.result()
-            reason = errors[-1] if errors else "not attempted"
-            out: list[SendResult] = []
-            for env, res in zip(envelopes, results, strict=True):
-                if res is None:
-                    res = SendResult(temp_failed={r: reason for r in env.rcpts})
-                out.append(res)
-            return out
+        workers = self._conns[: min(len(self._conns), len(envelopes))]
+        if len(workers) == 1:
+            work(workers[0])
+        else:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=len(self._conns), thread_name_prefix="smtp-send"
+                )
+            for fut in [self._executor.submit(work, c) for c in workers]:
+                fut.result()
+        reason = errors[-1] if errors else "451 4.4.0 not attempted"
+        out: list[SendResult] = []
+        for env, res in zip(envelopes, results, strict=True):
+            if res is None:
+                res = SendResult(temp_failed={r: reason for r in env.rcpts})
+            out.append(res)
+        return out
 
-    def _deliver(
-        self, conn: _Connection, env: Envelope, wire: bytes
-    ) -> tuple[SendResult, str | None]:
-        """Returns the result and, when the connection cannot be opened, why."""
+    def _deliver(self, conn: _Connection, env: Envelope, wire: bytes) -> SendResult:
+        """One envelope on an open connection; reconnects once if it had died while idle."""
         for attempt in (1, 2):
             result = SendResult()
             try:
                 smtp = conn.open()
-            except (smtplib.SMTPException, OSError, ValueError) as exc:
-                text = _connect_error(exc)
-                result.temp_failed.update((r, text) for r in env.rcpts)
-                return result, text
-            try:
                 _transaction(smtp, env, wire, result)
-                return result, None
+                conn.fresh = False
+                return result
             except _Dropped as exc:
+                was_fresh = conn.fresh
                 conn.drop()
                 # A reused connection that died while idle: nothing was accepted, try anew.
-                if attempt == 1 and not exc.replied and not conn.fresh:
+                if attempt == 1 and not exc.replied and not was_fresh:
                     continue
-                return result, None
-            except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+                return result
+            except Exception as exc:  # delivery problems never escape
                 conn.drop()
-                text = f"connection lost: {exc}"
+                if not isinstance(exc, smtplib.SMTPException | OSError):
+                    log.exception("smtp-send: unexpected error, recipients kept for retry")
+                text = f"451 4.4.2 connection lost: {exc.__class__.__name__}: {exc}"
                 for r in env.rcpts:
                     if r not in result.perm_failed and r not in result.accepted:
                         result.temp_failed[r] = text
-                return result, None
+                return result
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -346,7 +350,7 @@ class SmtpSender:
 def _connect_error(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return _reply_text(exc.smtp_code, exc.smtp_error)
-    return f"connection failed: {exc.__class__.__name__}: {exc}"
+    return f"451 4.4.1 connection failed: {exc.__class__.__name__}: {exc}"
 
 
 class MaildirSender:
@@ -387,3 +391,10 @@ class MaildirSender:
 
     def close(self) -> None:
         self._box = None
+
+
+def make_sender(settings: Settings) -> Sender:
+    """SMTP when a relay is configured, else the outbound Maildir (see config.py)."""
+    if settings.smtp.enabled:
+        return SmtpSender(settings.smtp)
+    return MaildirSender(settings.paths.resolved_outbound_maildir())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,7 +59,13 @@ def issue(
 
 
 def redeem(
-    session: Session, *, community_id: int, token: str, now: datetime, actions: tuple[str, ...] = ()
+    session: Session,
+    *,
+    community_id: int,
+    token: str,
+    now: datetime,
+    actions: tuple[str, ...] = (),
+    address: str | None = None,
 ) -> ConfirmToken:
     """Mark `token` used and return it; raise TokenError if unknown, used, expired or for another action."""
     row = session.scalar(
@@ -72,6 +77,9 @@ def redeem(
         raise TokenError("unknown", f"unknown confirmation code {token[:40]!r}")
     if actions and row.action not in actions:
         raise TokenError("wrong-action", f"code {row.token} is not for this command")
+    if address is not None and row.address != address.lower():
+        # Proof of reading the mail is not proof of owning the address it was sent to.
+        raise TokenError("wrong-address", f"code {row.token} must be confirmed from {row.address}")
     if row.used_at is not None:
         raise TokenError("used", f"code {row.token} was already used")
     if row.expires_at <= now:

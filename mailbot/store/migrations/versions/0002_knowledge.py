@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(length=998), nullable=False),
         sa.Column("parent_id", sa.String(length=998), nullable=True),
         sa.Column("thread_id", sa.Integer(), nullable=True),
+        sa.Column("seen", sa.Boolean(), nullable=False),
         sa.Column("message_pk", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["community_id"], ["communities.id"]),
         sa.ForeignKeyConstraint(["thread_id"], ["threads.id"]),

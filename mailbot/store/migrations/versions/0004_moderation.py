@@ -7,7 +7,6 @@ Revises: 0003_jobs
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0004_moderation"
 down_revision = "0003_jobs"
 branch_labels = None

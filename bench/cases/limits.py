@@ -1,0 +1,141 @@
+"""Case 8, the machine's limits in this run: mail-parser alone, the SMTP sink alone, the database alone."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import text
+
+from bench.context import Bench
+from bench.corpus import messages
+from bench.measure import Figure
+from bench.report import Row
+from mailbot.store.db import make_engine
+
+SENDERS = ["member000001@example.org"]
+
+
+def parse_rate(raws: Sequence[bytes]) -> float:
+    import mailparser
+
+    start = time.perf_counter()
+    for raw in raws:
+        mailparser.parse_from_bytes(raw)
+    return len(raws) / (time.perf_counter() - start)
+
+
+def _pipelined_client(host: str, port: int, envelopes: Sequence[tuple[str, list[str]]], data: bytes) -> None:
+    """A minimal RFC 2920 client: the whole envelope in one write, then the data; answers read in bulk."""
+    with socket.create_connection((host, port), timeout=30) as s:
+        f = s.makefile("rb")
+
+        def replies(n: int) -> None:
+            for _ in range(n):
+                while True:
+                    line = f.readline()
+                    if not line:
+                        raise ConnectionError("sink closed the connection")
+                    if not line[:3].isdigit() or int(line[:3]) >= 400:
+                        raise RuntimeError(f"sink refused: {line!r}")
+                    if line[3:4] != b"-":
+                        break
+
+        replies(1)
+        s.sendall(b"EHLO bench.example.org\r\n")
+        replies(1)
+        for mail_from, rcpts in envelopes:
+            cmd = f"MAIL FROM:<{mail_from}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts) + "DATA\r\n"
+            s.sendall(cmd.encode())
+            replies(len(rcpts) + 2)
+            s.sendall(data + b".\r\n")
+            replies(1)
+        s.sendall(b"QUIT\r\n")
+
+
+def sink_rate(host: str, port: int, data: bytes, *, transactions: int, rcpts_per_txn: int, connections: int) -> float:
+    """Recipients per second the sink accepts, `connections` clients in parallel."""
+    wire = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    wire = b"\r\n".join(b"." + ln if ln.startswith(b".") else ln for ln in wire.split(b"\r\n"))
+    if not wire.endswith(b"\r\n"):
+        wire += b"\r\n"
+    per_conn = max(1, transactions // connections)
+    errors: list[BaseException] = []
+
+    def work(c: int) -> None:
+        envs = [
+            (f"bounces+{c}.{t}@example.org", [f"r{c}.{t}.{k}@example.org" for k in range(rcpts_per_txn)])
+            for t in range(per_conn)
+        ]
+        try:
+            _pipelined_client(host, port, envs, wire)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in range(connections)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return per_conn * connections * rcpts_per_txn / elapsed
+
+
+def insert_rate(url: str, raws: Sequence[bytes]) -> float:
+    """Rows/s for one 5 KB row per committed transaction: what storing one message costs at least."""
+    engine = make_engine(url)
+    blob = "BYTEA" if url.startswith("postgresql") else "BLOB"
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE bench_insert (id INTEGER PRIMARY KEY, msgid TEXT, raw {blob})"))
+    start = time.perf_counter()
+    with engine.connect() as conn:
+        for i, raw in enumerate(raws):
+            conn.execute(text("INSERT INTO bench_insert VALUES (:i, :m, :r)"), {"i": i, "m": f"<{i}@b>", "r": raw})
+            conn.commit()
+    rate = len(raws) / (time.perf_counter() - start)
+    engine.dispose()
+    return rate
+
+
+def run(bench: Bench) -> None:
+    raws = messages(bench.size(300, 3000), SENDERS, "km-it@example.org")
+    fig = Figure()
+    for _ in range(bench.runs):
+        fig.add(parse_rate(raws))
+    bench.limits["parse-msgs-s"] = fig.median
+    bench.add(Row("limits", f"mail-parser alone, {len(raws)} msgs of ~5 KB", "msgs/s", fig))
+
+    sink = bench.servers.sink
+    one = raws[0]
+    shapes = [
+        ("sink-msgs-s", "1 rcpt per transaction (VERP shape), 4 connections", 1, bench.size(400, 8000), "msgs/s"),
+        ("sink-rcpts-s-100", "100 rcpts per transaction, 4 connections", 100, bench.size(8, 200), "rcpts/s"),
+        ("sink-rcpts-s-1000", "1000 rcpts per transaction, 1 connection", 1000, bench.size(2, 20), "rcpts/s"),
+    ]
+    for key, label, per_txn, txns, metric in shapes:
+        fig = Figure()
+        conns = 1 if per_txn == 1000 else 4
+        for _ in range(bench.runs):
+            fig.add(sink_rate(sink.host, sink.port, one, transactions=txns, rcpts_per_txn=per_txn, connections=conns))
+        bench.limits[key] = fig.median
+        bench.add(Row("limits", f"{sink.kind}: {label}", metric, fig))
+
+    for db in ("sqlite", "postgresql"):
+        fig = Figure()
+        for _ in range(bench.runs):
+            url = bench.servers.sqlite_url("insert") if db == "sqlite" else bench.servers.pg_url()
+            if url is None:
+                bench.report.skipped[f"limits ({db} insert)"] = bench.servers.pg_error
+                break
+            try:
+                fig.add(insert_rate(url, raws[: bench.size(300, 2000)]))
+            finally:
+                bench.servers.drop(url)
+        if fig.runs:
+            bench.limits[f"insert-rows-s-{db}"] = fig.median
+            bench.add(Row("limits", f"{db}: 5 KB row, one commit per row", "rows/s", fig))

@@ -1,0 +1,99 @@
+"""Find command lines: the subject, then the first lines of the *new* text only.
+
+Quoted text and signatures are already split off by the parser (ParsedMessage.new_text), so a
+command inside a quoted mail or a signature is never obeyed. At most `max_lines` body lines are
+read; the rest is reported as ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailbot.mail.compose import base_subject
+
+_STOP_WORDS = {"end", "stop", "thanks", "จบ"}
+_BULLET = re.compile(r"^[\s\-*•·#]+")
+MAX_LINE_CHARS = 500  # a "command" longer than this is prose, and we never echo kilobytes back
+MAX_BODY_CHARS = 4000  # body text handed to commands that read it (profile)
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    word: str  # the command word as matched (lower-case)
+    args: str  # the rest of the line (or, for body-taking commands, the lines below it)
+    raw: str  # the line as written (clipped)
+    where: str  # subject | body
+
+
+@dataclass(frozen=True)
+class ParsedCommands:
+    commands: tuple[CommandLine, ...]
+    not_understood: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+
+def _clip(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def split_word(line: str, is_command: Callable[[str], bool], prefixes: tuple[str, ...]) -> tuple[str, str] | None:
+    """(command word, rest) if the line starts with a command; Thai may be written without a space."""
+    line = _BULLET.sub("", line).strip()
+    if not line:
+        return None
+    first, _, rest = line.partition(" ")
+    word = first.strip().lower().rstrip(":：")
+    if is_command(word):
+        return word, rest.strip()
+    for alias in prefixes:  # longest first: 'ค้นหาAAR' -> ('ค้นหา', 'AAR')
+        if line.lower().startswith(alias) and len(line) > len(alias):
+            return alias, line[len(alias) :].strip()
+    return None
+
+
+def parse_commands(
+    subject: str,
+    new_text: str,
+    *,
+    prefix: str,
+    is_command: Callable[[str], bool],
+    takes_body: Callable[[str], bool],
+    max_lines: int,
+    no_space_prefixes: tuple[str, ...] = (),
+) -> ParsedCommands:
+    commands: list[CommandLine] = []
+    not_understood: list[str] = []
+    ignored: list[str] = []
+    base = base_subject(subject or "", prefix)
+    hit = split_word(base, is_command, no_space_prefixes) if base else None
+    if hit is not None:
+        commands.append(CommandLine(hit[0], _clip(hit[1], MAX_LINE_CHARS), _clip(base), "subject"))
+    lines = [ln.strip() for ln in (new_text or "").splitlines()]
+    lines = [ln for ln in lines if ln]
+    for i, line in enumerate(lines):
+        if i >= max_lines:
+            ignored.extend(_clip(x) for x in lines[i : i + 5])
+            if len(lines) - i > 5:
+                ignored.append(f"… {len(lines) - i - 5} more lines")
+            break
+        if line.lower().rstrip(".!") in _STOP_WORDS or line in ("--", "-- "):
+            ignored.extend(_clip(x) for x in lines[i + 1 : i + 4])
+            break
+        found = split_word(line, is_command, no_space_prefixes)
+        if found is None:
+            not_understood.append(_clip(line))
+            continue
+        word, rest = found
+        if takes_body(word):
+            # The lines below belong to the command (a self-introduction), not to the parser.
+            body = "\n".join([rest, *lines[i + 1 :]]).strip()
+            commands.append(CommandLine(word, body[:MAX_BODY_CHARS], _clip(line), "body"))
+            break
+        commands.append(CommandLine(word, _clip(rest, MAX_LINE_CHARS), _clip(line), "body"))
+    # The same command in subject and first line ("subscribe" / "subscribe") runs once.
+    if len(commands) >= 2 and commands[0].where == "subject" and (
+        commands[0].word, commands[0].args) == (commands[1].word, commands[1].args):
+        commands.pop(0)
+    return ParsedCommands(tuple(commands), tuple(not_understood), tuple(ignored))

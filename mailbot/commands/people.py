@@ -1,0 +1,121 @@
+"""profile / who / stats: the community's who's-who and one's own participation."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, or_, select
+
+from mailbot.commands.base import CommandResult
+from mailbot.commands.util import done, refused, t
+from mailbot.handlers.base import Context
+from mailbot.store.models import Member, Message
+
+_FIELD = re.compile(
+    r"^\s*(name|ชื่อ|section|department|ส่วนงาน|หน่วยงาน|ฝ่าย|topics|expertise|ความเชี่ยวชาญ|หัวข้อ|ถนัด)\s*[:：]\s*(.*)$",
+    re.IGNORECASE,
+)
+_KEYS = {
+    "name": "name", "ชื่อ": "name",
+    "section": "section", "department": "section", "ส่วนงาน": "section", "หน่วยงาน": "section", "ฝ่าย": "section",
+    "topics": "expertise", "expertise": "expertise", "ความเชี่ยวชาญ": "expertise", "หัวข้อ": "expertise",
+    "ถนัด": "expertise",
+}
+MAX_WHO = 10
+
+
+def _describe(m: Member) -> str:
+    parts = [f"{m.name or m.email} <{m.email}>"]
+    if m.section:
+        parts.append(m.section)
+    if m.expertise:
+        parts.append(m.expertise)
+    line = " — ".join(parts)
+    if m.intro:
+        line += "\n    " + " ".join(m.intro.split())[:200]
+    return line
+
+
+def cmd_profile(ctx: Context, args: str) -> CommandResult:
+    member = ctx.member
+    if member is None:
+        return refused(t(ctx, "only members have a profile", "เฉพาะสมาชิกเท่านั้น"))
+    if not args.strip():
+        return done(t(ctx, "your profile is below", "ประวัติของคุณอยู่ด้านล่าง"), extra_text=_describe(member))
+    intro: list[str] = []
+    changed: list[str] = []
+    for line in args.splitlines():
+        m = _FIELD.match(line)
+        if m:
+            key, value = _KEYS[m[1].lower()], m[2].strip()[:200]
+            setattr(member, key, value)
+            changed.append(key)
+        elif line.strip():
+            intro.append(line.strip())
+    if intro:
+        member.intro = "\n".join(intro)[:2000]
+        changed.append("intro")
+    return done(
+        t(ctx, f"profile updated ({', '.join(changed)})", f"ปรับปรุงประวัติแล้ว ({', '.join(changed)})"),
+        extra_text=_describe(member),
+    )
+
+
+def cmd_who(ctx: Context, args: str) -> CommandResult:
+    assert ctx.community_row is not None
+    q = " ".join(args.split())[:100]
+    if not q:
+        return refused(t(ctx, "write a name or topic after 'who'", "พิมพ์ชื่อหรือหัวข้อต่อจากคำว่า ใคร"))
+    like = f"%{q.lower().replace('%', '').replace('_', '')}%"
+    fields = (Member.name, Member.email, Member.section, Member.expertise, Member.intro)
+    found = ctx.session.scalars(
+        select(Member)
+        .where(
+            Member.community_id == ctx.community_row.id,
+            Member.status != "left",
+            or_(*[func.lower(f).like(like) for f in fields]),
+        )
+        .order_by(Member.name, Member.email)
+        .limit(MAX_WHO + 1)
+    ).all()
+    if not found:
+        return done(t(ctx, f"who {q}: nobody found", f"ใคร {q}: ไม่พบ"))
+    lines = [_describe(m) for m in found[:MAX_WHO]]
+    more = t(ctx, "\n(more: narrow your search)", "\n(ยังมีอีก ลองระบุให้แคบลง)") if len(found) > MAX_WHO else ""
+    return done(t(ctx, f"who {q}: {len(lines)} found", f"ใคร {q}: พบ {len(lines)} คน"),
+                extra_text="\n".join(lines) + more)
+
+
+def _accepted_answers(ctx: Context, member_id: int) -> int | None:
+    """From the knowledge module when it offers a count (issue 3); None when it does not."""
+    try:
+        from mailbot.knowledge import entries
+    except ImportError:
+        return None
+    fn = getattr(entries, "accepted_answer_count", None)
+    return int(fn(ctx.session, member_id)) if callable(fn) else None
+
+
+def cmd_stats(ctx: Context, args: str) -> CommandResult:
+    member = ctx.member
+    if member is None:
+        return refused(t(ctx, "only members have statistics", "เฉพาะสมาชิกเท่านั้น"))
+    counts = dict(
+        ctx.session.execute(
+            select(Message.kind, func.count(Message.id))
+            .where(
+                Message.member_id == member.id,
+                Message.status == "processed",
+                Message.kind.in_(("post", "question", "answer")),
+            )
+            .group_by(Message.kind)
+        ).all()
+    )
+    posts = sum(counts.values())
+    answers = counts.get("answer", 0)
+    accepted = _accepted_answers(ctx, member.id)
+    acc = "-" if accepted is None else str(accepted)
+    return done(
+        t(ctx, f"stats: {posts} posts, {counts.get('question', 0)} questions, {answers} answers, {acc} accepted answers",
+          f"สถิติ: โพสต์ {posts} ครั้ง คำถาม {counts.get('question', 0)} คำตอบ {answers} คำตอบที่ได้รับการยอมรับ {acc}"),
+    )

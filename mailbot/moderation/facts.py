@@ -1,0 +1,73 @@
+"""Facts hook for moderation: how much this sender has posted, loaded once before classification."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailbot.classify.facts import Facts
+from mailbot.clock import Clock
+from mailbot.config import Settings
+from mailbot.mail.parse import ParsedMessage
+from mailbot.moderation.policy import policy
+from mailbot.moderation.predicates import (
+    POST_LIMITS,
+    POSTS_LAST_HOUR,
+    POSTS_LAST_MINUTE,
+    PRIOR_POSTS,
+)
+from mailbot.store.models import Community, Message
+
+POST_KINDS = ("post", "question", "answer")
+
+
+FactsHook = Callable[[Session, Community, ParsedMessage, Facts], Facts]
+
+
+def moderation_facts_hook(settings: Settings, clock: Clock) -> FactsHook:
+    """The hook, with the app's settings (rate limits) and clock (hooks get neither by themselves)."""
+
+    def hook(session: Session, community: Community, msg: ParsedMessage, facts: Facts) -> Facts:
+        facts = moderation_facts(session, community, msg, facts, now=clock.now())
+        if facts.community is not None and facts.route.role == "post":
+            pol = policy(settings, facts.community)
+            extra = {**facts.extra, POST_LIMITS: (pol.posts_per_minute, pol.posts_per_hour)}
+            facts = dataclasses.replace(facts, extra=extra)
+        return facts
+
+    return hook
+
+
+def moderation_facts(
+    session: Session, community: Community, msg: ParsedMessage, facts: Facts, now: datetime | None = None
+) -> Facts:
+    now = now or datetime.now(UTC)
+    if facts.route.role != "post" or not msg.sender_email:
+        return facts
+    extra = dict(facts.extra)
+    if facts.member is not None:
+        prior = session.scalar(
+            select(func.count(Message.id)).where(
+                Message.member_id == facts.member.id,
+                Message.status == "processed",
+                Message.kind.in_(POST_KINDS),
+            )
+        )
+        extra[PRIOR_POSTS] = int(prior or 0)
+    for key, window in ((POSTS_LAST_MINUTE, timedelta(minutes=1)), (POSTS_LAST_HOUR, timedelta(hours=1))):
+        extra[key] = int(
+            session.scalar(
+                select(func.count(Message.id)).where(
+                    Message.community_id == community.id,
+                    Message.from_email == msg.sender_email,
+                    Message.address_role == "post",
+                    Message.received_at > now - window,
+                )
+            )
+            or 0
+        )
+    return dataclasses.replace(facts, extra=extra)

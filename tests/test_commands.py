@@ -1,0 +1,154 @@
+"""E-mail commands to <list>-request over the real pipeline and database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.test_commands_support import Bot, bot  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _token(subject: str) -> str:
+    m = re.search(r"confirm ([a-z0-9]{16})", subject)
+    assert m, subject
+    return m[1]
+
+
+def test_help_lists_every_command_in_both_spellings(bot: Bot) -> None:
+    bot.command("suda@example.net", "help")
+    [sent] = bot.outbox()
+    assert sent.kind == "command-help" and sent.to == ["suda@example.net"]
+    for word in ("subscribe / สมัคร", "unsubscribe / ยกเลิก", "profile / ประวัติ", "who / ใคร", "search / ค้นหา"):
+        assert word in sent.text
+    assert "approve" not in sent.text  # members do not see facilitator commands
+
+
+def test_thai_help_spelling_from_a_non_member(bot: Bot) -> None:
+    bot.command("stranger@example.com", "ช่วยเหลือ")
+    [sent] = bot.outbox()
+    assert sent.kind == "command-help" and sent.to == ["stranger@example.com"]
+
+
+def test_subscribe_round_trip_with_single_use_token(bot: Bot) -> None:
+    bot.command("new@example.com", subject="subscribe")
+    [confirm, reply] = bot.outbox()
+    assert confirm.kind == "confirm-subscribe" and confirm.to == ["new@example.com"]
+    assert reply.kind == "command-reply" and "confirmation code sent" in reply.text
+    assert bot.get("new@example.com") is None  # nothing happens before the reply
+    token = _token(confirm.subject)
+    # The MUA's reply: "Re:" + subject, body quoting our mail (which itself says "unsubscribe").
+    body = "> Someone asked to add new@example.com\n> write unsubscribe to leave\n"
+    bot.command("new@example.com", body, subject=f"Re: {confirm.subject}")
+    member = bot.get("new@example.com")
+    assert member is not None and member.status == "active"
+    kinds = [s.kind for s in bot.outbox()]
+    assert "welcome" in kinds and "command-reply" in kinds
+    # Replaying the same confirmation does nothing more.
+    bot.command("new@example.com", subject=f"Re: {confirm.subject}")
+    [again] = bot.outbox()
+    assert "already used" in again.text
+
+
+def test_thai_subscribe_and_unsubscribe(bot: Bot) -> None:
+    bot.command("nid@example.com", "สมัคร")
+    confirm = bot.outbox("confirm-subscribe")[0]
+    bot.command("nid@example.com", "", subject=f"ตอบกลับ: {confirm.subject}")
+    assert bot.get("nid@example.com").status == "active"  # type: ignore[union-attr]
+    bot.outbox()
+    bot.command("nid@example.com", "ยกเลิก")
+    confirm = bot.outbox("confirm-unsubscribe")[0]
+    assert bot.get("nid@example.com").status == "active"  # type: ignore[union-attr]
+    bot.command("nid@example.com", "ok", subject=f"RE: {confirm.subject}")
+    assert bot.get("nid@example.com").status == "left"  # type: ignore[union-attr]
+
+
+def test_nobody_can_subscribe_someone_else(bot: Bot) -> None:
+    bot.command("prankster@example.com", "subscribe victim@example.org")
+    confirm = bot.outbox("confirm-subscribe", new=False)[0]
+    assert confirm.to == ["victim@example.org"]
+    # The prankster never sees the code; guessing one or reusing another's fails.
+    bot.command("prankster@example.com", f"confirm {_token(confirm.subject)}")
+    assert bot.get("victim@example.org") is None
+    assert "must be confirmed from victim@example.org" in bot.outbox("command-reply")[-1].text
+
+
+def test_domain_restricted_joining(db_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_commands_support import make_bot
+
+    b = make_bot(db_url, tmp_path, monkeypatch, join_policy="domains", allowed_domains=["example.org"])
+    b.command("outsider@gmail.com", "subscribe")
+    sent = b.outbox()
+    assert [s.kind for s in sent] == ["command-reply"]
+    assert "open to addresses at example.org only" in sent[0].text
+    b.command("insider@example.org", "subscribe")
+    assert b.outbox("confirm-subscribe")
+
+
+def test_join_by_facilitator_approval(db_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_commands_support import make_bot
+
+    b = make_bot(db_url, tmp_path, monkeypatch, join_policy="approval")
+    b.member("somchai@example.net", role="facilitator")
+    b.command("new@example.org", "subscribe")
+    confirm = b.outbox("confirm-subscribe")[0]
+    b.command("new@example.org", subject=f"Re: {confirm.subject}")
+    assert b.get("new@example.org") is None
+    [held_mail] = b.outbox("held-for-moderation")
+    assert held_mail.to == ["somchai@example.net"]
+    b.command("somchai@example.net", "approve", subject=f"Re: {held_mail.subject}")
+    assert b.get("new@example.org").status == "active"  # type: ignore[union-attr]
+    assert b.outbox("welcome")
+
+
+def test_replies_say_done_not_understood_and_ignored(bot: Bot) -> None:
+    body = "\n".join(["who suda", "please add me to the list", *[f"line {i}" for i in range(20)]])
+    bot.command("anan@example.net", body)
+    [reply] = bot.outbox()
+    assert "who: who suda: 1 found" in reply.text
+    assert "Not understood" in reply.text and "please add me to the list" in reply.text
+    assert "Skipped" in reply.text and "line 19" not in reply.text
+
+
+def test_profile_and_who_find_by_topic(bot: Bot) -> None:
+    body = "profile\nI look after the network at HQ.\nsection: Network\ntopics: wifi, VPN, ไฟร์วอลล์\n"
+    headers = {"Authentication-Results": "mx.example.net; dkim=pass header.d=example.net; dmarc=pass header.from=example.net"}
+    bot.command("suda@example.net", body, **headers)
+    member = bot.get("suda@example.net")
+    assert member is not None and member.section == "Network" and "VPN" in member.expertise
+    assert member.intro == "I look after the network at HQ."
+    bot.outbox()
+    bot.command("anan@example.net", "ใคร ไฟร์วอลล์")
+    [reply] = bot.outbox()
+    assert "suda@example.net" in reply.text and "somchai" not in reply.text
+
+
+def test_unauthenticated_state_change_waits_for_confirmation(bot: Bot) -> None:
+    bot.command("suda@example.net", "nomail")
+    assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]
+    sent = bot.outbox()
+    confirm = next(s for s in sent if s.kind == "confirm-commands")
+    assert confirm.to == ["suda@example.net"] and "nomail" in confirm.text
+    bot.command("suda@example.net", "", subject=f"Re: {confirm.subject}")
+    assert bot.get("suda@example.net").delivery == "none"  # type: ignore[union-attr]
+    bot.command("suda@example.net", "mail", **{
+        "Authentication-Results": "mx.example.net; dmarc=pass (p=reject) header.from=example.net"})
+    assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]
+
+
+def test_stats_counts_own_posts(bot: Bot) -> None:
+    bot.post("anan@example.net", "Sharing a checklist", "Here is our AAR checklist.")
+    bot.post("anan@example.net", "Another one", "And a template.")
+    bot.outbox()
+    bot.command("anan@example.net", "stats")
+    [reply] = bot.outbox()
+    assert re.search(r"stats: 2 posts", reply.text), reply.text
+
+
+def test_members_only_commands_refused_for_strangers(bot: Bot) -> None:
+    bot.command("stranger@example.com", "who suda")
+    [reply] = bot.outbox()
+    assert "only members may use this command" in reply.text
+    assert "suda@example.net" not in reply.text

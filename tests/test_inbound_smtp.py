@@ -1,0 +1,195 @@
+"""InboundSmtpServer with real SMTP/LMTP clients on 127.0.0.1: 250 only after ingest, 451 on failure."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from mailbot.config import InboundSmtpSettings
+from mailbot.mail.contracts import IngestResult
+from mailbot.mail.inbound_smtp import InboundSmtpServer
+
+LIST = "km-it@localhost"
+MSG = (
+    "From: Somchai <somchai@example.org>\r\nTo: km-it@localhost\r\nSubject: =?utf-8?b?4Lij4Lit?=\r\n"
+    "Message-ID: <s1@example.org>\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    "สวัสดีครับ ทุกท่าน\r\n.leading dot line\r\n"
+).encode()
+
+
+class Ingest:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+        self.fail = False
+        self.gate: threading.Event | None = None  # when set, ingest waits for it (a slow commit)
+        self.entered = threading.Event()
+
+    def __call__(
+        self, raw: bytes, *, source: str, source_ref: str, envelope_to: Sequence[str] = ()
+    ) -> IngestResult:
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        if self.fail:
+            raise ConnectionError("database unreachable")
+        self.calls.append(
+            {"raw": raw, "source": source, "ref": source_ref, "to": list(envelope_to)}
+        )
+        return IngestResult("processed", len(self.calls), "post", None)
+
+
+@pytest.fixture
+def ingest() -> Ingest:
+    return Ingest()
+
+
+@pytest.fixture
+def start_server(ingest: Ingest) -> Iterator:
+    servers: list[InboundSmtpServer] = []
+
+    def start(**kw: object) -> InboundSmtpServer:
+        settings = InboundSmtpSettings(
+            host="127.0.0.1",
+            port=0,
+            lmtp=bool(kw.pop("lmtp", False)),
+            max_message_bytes=int(kw.pop("max_message_bytes", 1_000_000)),  # type: ignore[call-overload]
+        )
+        server = InboundSmtpServer(settings, ingest, **kw)  # type: ignore[arg-type]
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def test_250_only_after_ingest_returned(start_server, ingest: Ingest) -> None:
+    server = start_server()
+    assert server.port > 0
+    ingest.gate = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def send() -> None:
+        with smtplib.SMTP(server.host, server.port, timeout=10) as c:
+            outcome["refused"] = c.sendmail("somchai@example.org", [LIST], MSG)
+
+    client = threading.Thread(target=send)
+    client.start()
+    assert ingest.entered.wait(5)
+    client.join(timeout=0.5)
+    assert client.is_alive(), "the client got its reply before ingest returned"
+    ingest.gate.set()
+    client.join(timeout=5)
+    assert outcome["refused"] == {}
+    [call] = ingest.calls
+    assert call["raw"] == b"Return-Path: <somchai@example.org>\r\n" + MSG  # 8-bit Thai intact
+    assert call["source"] == "smtp" and call["to"] == [LIST]
+    assert str(call["ref"]).startswith("smtp:127.0.0.1:")
+
+
+def test_451_when_ingest_raises_then_retry_succeeds(start_server, ingest: Ingest) -> None:
+    server = start_server()
+    ingest.fail = True
+    with (
+        smtplib.SMTP(server.host, server.port, timeout=10) as c,
+        pytest.raises(smtplib.SMTPDataError) as err,
+    ):
+        c.sendmail("somchai@example.org", [LIST], MSG)
+    assert err.value.smtp_code == 451 and b"4.3.0" in err.value.smtp_error
+    assert ingest.calls == []
+    ingest.fail = False  # the sender's MTA retries later
+    with smtplib.SMTP(server.host, server.port, timeout=10) as c:
+        assert c.sendmail("somchai@example.org", [LIST], MSG) == {}
+    assert len(ingest.calls) == 1
+
+
+def test_unknown_recipient_550(start_server, ingest: Ingest) -> None:
+    server = start_server(accept_rcpt=lambda a: a.lower() == LIST)
+    with smtplib.SMTP(server.host, server.port, timeout=10) as c:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as err:
+            c.sendmail("x@example.org", ["nobody@localhost"], MSG)
+        code, text = err.value.recipients["nobody@localhost"]
+        assert code == 550 and b"5.1.1" in text
+        c.rset()
+        refused = c.sendmail("x@example.org", ["nobody@localhost", "KM-IT@localhost"], MSG)
+    assert set(refused) == {"nobody@localhost"}
+    assert [call["to"] for call in ingest.calls] == [["KM-IT@localhost"]]
+
+
+def test_bounce_keeps_null_sender_as_return_path(start_server, ingest: Ingest) -> None:
+    server = start_server()
+    with smtplib.SMTP(server.host, server.port, timeout=10) as c:
+        c.sendmail("", ["km-it-bounces+somchai=example.org@localhost"], MSG)
+    raw = ingest.calls[0]["raw"]
+    assert isinstance(raw, bytes) and raw.startswith(b"Return-Path: <>\r\n")
+    assert ingest.calls[0]["to"] == ["km-it-bounces+somchai=example.org@localhost"]
+
+
+def _lmtp_deliver(port: int, rcpts: list[str], body: bytes) -> list[bytes]:
+    """Speak LMTP by hand (smtplib.LMTP reads only one reply after DATA); return the DATA replies."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        f = s.makefile("rb")
+
+        def reply() -> bytes:
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            return lines[-1]
+
+        assert reply().startswith(b"220")
+        s.sendall(b"LHLO client.example.org\r\n")
+        assert reply().startswith(b"250")
+        s.sendall(b"MAIL FROM:<somchai@example.org>\r\n")
+        assert reply().startswith(b"250")
+        for r in rcpts:
+            s.sendall(f"RCPT TO:<{r}>\r\n".encode())
+            assert reply().startswith(b"250")
+        s.sendall(b"DATA\r\n")
+        assert reply().startswith(b"354")
+        s.sendall(body.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        out = [reply() for _ in rcpts]
+        s.sendall(b"QUIT\r\n")
+        return out
+
+
+def test_lmtp_one_reply_per_recipient(start_server, ingest: Ingest) -> None:
+    server = start_server(lmtp=True)
+    rcpts = [LIST, "km-it-request@localhost"]
+    replies = _lmtp_deliver(server.port, rcpts, MSG)
+    assert [r[:3] for r in replies] == [b"250", b"250"]
+    assert len(ingest.calls) == 1 and ingest.calls[0]["to"] == rcpts
+    assert ingest.calls[0]["raw"] == b"Return-Path: <somchai@example.org>\r\n" + MSG
+    ingest.fail = True
+    replies = _lmtp_deliver(server.port, rcpts, MSG)
+    assert [r[:3] for r in replies] == [b"451", b"451"]
+    # EHLO is not LMTP.
+    with smtplib.SMTP(timeout=10) as c:
+        c.connect("127.0.0.1", server.port)
+        code, _ = c.ehlo()
+        assert code == 500
+
+
+def test_oversize_rejected_552(start_server, ingest: Ingest) -> None:
+    server = start_server(max_message_bytes=10_000)
+    big = MSG + b"x" * 70 + b"\r\n"
+    big = big * 200  # about 30 kB
+    with smtplib.SMTP(server.host, server.port, timeout=10) as c:
+        # With SIZE= announced, the server refuses at MAIL FROM.
+        with pytest.raises(smtplib.SMTPSenderRefused) as err:
+            c.sendmail("somchai@example.org", [LIST], big)
+        assert err.value.smtp_code == 552
+        c.rset()
+        # Without SIZE=, it reads the data and then refuses it.
+        assert c.mail("somchai@example.org")[0] == 250
+        assert c.rcpt(LIST)[0] == 250
+        code, _ = c.data(big)
+        assert code == 552
+        # The session stays usable for a normal message.
+        assert c.sendmail("somchai@example.org", [LIST], MSG) == {}
+    assert len(ingest.calls) == 1

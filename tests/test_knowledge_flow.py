@@ -1,0 +1,251 @@
+"""Questions become numbered threads, replies answers, #solved/#accept/#kb file knowledge entries.
+
+Runs the real pipeline (rules, handlers, templates) on SQLite and PostgreSQL; outgoing mail is read
+back from the outbox rows the handlers wrote.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from mailbot.knowledge import search
+from mailbot.knowledge.models import Answer, KbEntry, Thread
+from mailbot.store.models import Message, Outbox
+from tests.helpers import add_members, make_app, member_mail, settings_for
+
+ASKER = ("somchai@example.org", "สมชาย ใจดี")
+HELPER = ("suda@example.org", "สุดา รักเรียน")
+OTHER = ("anan@example.org", "อนันต์ ช่างคิด")
+SCRIBE = ("pim@example.org", "พิมพ์ใจ บันทึกดี", "scribe")
+FACILITATOR = ("boss@example.org", "ผู้ดูแล", "facilitator")
+
+
+def _app(db_url: str, tmp_path: Path, **community: Any) -> Any:
+    app = make_app(settings_for(db_url, tmp_path, **community))
+    add_members(app, ASKER, HELPER, OTHER, SCRIBE, FACILITATOR)
+    return app
+
+
+def _ingest(app: Any, raw: bytes) -> Any:
+    return app.ingest(raw, source="test", source_ref="t")
+
+
+def _outbox(app: Any, kind: str | None = None) -> list[EmailMessage]:
+    with app.sessions() as s:
+        q = select(Outbox).order_by(Outbox.id)
+        if kind:
+            q = q.where(Outbox.kind == kind)
+        return [
+            email.message_from_bytes(o.data, policy=email.policy.default)  # type: ignore[misc]
+            for o in s.scalars(q)
+        ]
+
+
+def _body(m: EmailMessage) -> str:
+    part = m.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def _ask(app: Any, subject: str = "เครื่องพิมพ์ชั้น 3 ปริ้นไม่ออก ทำอย่างไรดีครับ", body: str = "กดสั่งพิมพ์แล้วเงียบ ไม่มีอะไรออกมาเลยครับ") -> tuple[str, Any]:
+    raw = member_mail(ASKER[0], subject, body, name=ASKER[1])
+    msgid = email.message_from_bytes(raw)["Message-ID"]
+    return msgid, _ingest(app, raw)
+
+
+def _reply(app: Any, who: tuple[str, ...], parent: str, body: str, subject: str = "Re: [KM-IT #Q1] เครื่องพิมพ์") -> tuple[str, Any]:
+    raw = member_mail(who[0], subject, body, name=who[1], in_reply_to=parent)
+    return email.message_from_bytes(raw)["Message-ID"], _ingest(app, raw)
+
+
+def test_question_gets_a_number_and_tagged_subject(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    _, result = _ask(app)
+    assert (result.status, result.kind) == ("processed", "question")
+    _, second = _ask(app, subject="Q: how do I join the Wi-Fi for guests", body="Which network?")
+    assert second.kind == "question"
+    copies = _outbox(app, "list-copy")
+    assert copies[0]["Subject"] == "[KM-IT #Q1] เครื่องพิมพ์ชั้น 3 ปริ้นไม่ออก ทำอย่างไรดีครับ"
+    assert copies[1]["Subject"].startswith("[KM-IT #Q2] ")
+    with app.sessions() as s:
+        threads = s.scalars(select(Thread).order_by(Thread.number)).all()
+        assert [(t.number, t.topic, t.status) for t in threads] == [(1, "printer", "open"), (2, "wifi", "open")]
+        assert threads[1].subject == "how do I join the Wi-Fi for guests"  # "Q:" stripped from the title
+
+
+@pytest.mark.parametrize(
+    ("subject", "kind"),
+    [
+        ("ถาม: ลง driver เครื่องสแกน", "question"),
+        ("[Q] VPN from home", "question"),
+        ("คำถาม: ขอไฟล์ AAR", "question"),
+        ("ต่อไวไฟชั้น 5 ไม่ได้ ใครเป็นบ้างไหมครับ", "question"),
+        ("ลงโปรแกรมนี้ยังไง", "question"),
+        ("Is the intranet down?", "question"),
+        ("ประกาศ: ปิดระบบคืนนี้ 22.00 น.", "post"),
+        ("Re: something we never saw?", "post"),
+    ],
+)
+def test_question_rules(sqlite_url: str, tmp_path: Path, subject: str, kind: str) -> None:
+    app = _app(sqlite_url, tmp_path)
+    result = _ingest(app, member_mail(ASKER[0], subject, "รายละเอียดครับ"))
+    assert result.kind == kind
+
+
+def test_ask_subaddress_is_a_question(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    raw = member_mail(ASKER[0], "ขอคำแนะนำเรื่องการเก็บไฟล์", "รายละเอียด", to="km-it+ask@example.org")
+    assert _ingest(app, raw).kind == "question"
+
+
+def test_solved_by_asker_files_an_entry_that_search_finds(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q, _ = _ask(app)
+    gmail_reply = (
+        "ลองปิดเปิดเครื่องพิมพ์ แล้วลบงานค้างในคิวก่อนครับ\n\n"
+        "เมื่อ จ. 16 พ.ย. 2569 เวลา 09:00 สมชาย ใจดี <somchai@example.org> เขียนว่า:\n"
+        "> กดสั่งพิมพ์แล้วเงียบ ไม่มีอะไรออกมาเลยครับ\n"
+    )
+    a1, r1 = _reply(app, HELPER, q, gmail_reply)
+    assert (r1.kind, r1.status) == ("answer", "processed")
+    outlook_reply = (
+        "ไดรเวอร์เก่าเกินไปค่ะ ให้ติดตั้งไดรเวอร์ใหม่จากหน้าเว็บฝ่ายไอที\n\n"
+        "จาก: สมชาย ใจดี <somchai@example.org>\nส่ง: 16 พฤศจิกายน 2569 9:00\n"
+        "ถึง: km-it@example.org\nเรื่อง: เครื่องพิมพ์ชั้น 3\n\nกดสั่งพิมพ์แล้วเงียบ\n"
+    )
+    a2, r2 = _reply(app, OTHER, q, outlook_reply)
+    assert r2.kind == "answer"
+    # #solved in reply to the first answer accepts that one, not the latest.
+    _, r3 = _reply(app, ASKER, a1, "#แก้ได้แล้ว\nขอบคุณมากครับ ใช้ได้แล้ว")
+    assert "accepted" in r3.reason
+    with app.sessions() as s:
+        answers = s.scalars(select(Answer).order_by(Answer.number)).all()
+        assert [a.text for a in answers] == [
+            "ลองปิดเปิดเครื่องพิมพ์ แล้วลบงานค้างในคิวก่อนครับ",
+            "ไดรเวอร์เก่าเกินไปค่ะ ให้ติดตั้งไดรเวอร์ใหม่จากหน้าเว็บฝ่ายไอที",
+        ]
+        assert [a.accepted for a in answers] == [True, False]
+        thread = s.scalars(select(Thread)).one()
+        assert thread.status == "solved"
+        entry = s.scalars(select(KbEntry)).one()
+        assert entry.title == "เครื่องพิมพ์ชั้น 3 ปริ้นไม่ออก ทำอย่างไรดีครับ"
+        assert entry.answer == answers[0].text and entry.status == "published" and entry.topic == "printer"
+        assert "สมชาย ใจดี" in entry.contributors_json and "สุดา รักเรียน" in entry.contributors_json
+        hits = search.search(s, entry.community_id, "เครื่องพิมพ์")
+        assert [(h.kind, h.number) for h in hits] == [("entry", 1)]
+    # The solved note still reaches the group, tagged.
+    assert _outbox(app, "list-copy")[-1]["Subject"].startswith("Re: [KM-IT #Q1]")
+
+
+def test_unauthorised_solved_is_refused_politely(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q, _ = _ask(app)
+    a1, _ = _reply(app, HELPER, q, "ลองรีสตาร์ทครับ")
+    _, r = _reply(app, OTHER, a1, "#solved")
+    assert "refused" in r.reason
+    refusals = _outbox(app, "accept-refused")
+    assert len(refusals) == 1 and refusals[0]["To"] == OTHER[0]
+    assert "#Q1" in refusals[0]["Subject"] and "สมชาย ใจดี" in _body(refusals[0])
+    with app.sessions() as s:
+        assert s.scalars(select(Thread)).one().status == "answered"
+        assert s.scalars(select(KbEntry)).all() == []
+
+
+def test_solved_in_quoted_text_does_nothing(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    q, _ = _ask(app)
+    a1, _ = _reply(app, HELPER, q, "ลองรีสตาร์ทครับ")
+    body = "ผมก็เป็นเหมือนกันครับ\n\nOn Mon, 16 Nov 2026 somchai wrote:\n> #solved\n> ok\n"
+    _, r = _reply(app, OTHER, a1, body)
+    assert "answer 2" in r.reason
+    with app.sessions() as s:
+        assert s.scalars(select(Thread)).one().status == "answered"
+
+
+def test_accept_n_by_facilitator_and_helpful_answers(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path, scribe_review=True)
+    q, _ = _ask(app)
+    _reply(app, HELPER, q, "คำตอบแรก: รีสตาร์ทเครื่อง")
+    _reply(app, OTHER, q, "คำตอบที่สอง: เปลี่ยนไดรเวอร์")
+    _, r = _reply(app, FACILITATOR, q, "#accept 2, 1")
+    assert "answer 2 accepted" in r.reason
+    with app.sessions() as s:
+        entry = s.scalars(select(KbEntry)).one()
+        assert entry.answer == "คำตอบที่สอง: เปลี่ยนไดรเวอร์"
+        assert "คำตอบแรก" in entry.helpful_json
+        assert entry.status == "draft"  # scribe review on: not yet visible to search
+        assert search.search(s, entry.community_id, "ไดรเวอร์") == []
+        assert [h.number for h in search.search(s, entry.community_id, "ไดรเวอร์", include_hidden=True)] == [1]
+    # The scribe corrects and publishes it by e-mail.
+    _, r = _reply(app, SCRIBE, q, "#kb edit\ntitle: เครื่องพิมพ์ไม่ออกงาน\nถอนไดรเวอร์เก่า แล้วติดตั้งรุ่นใหม่")
+    assert "corrected" in r.reason
+    with app.sessions() as s:
+        entry = s.scalars(select(KbEntry)).one()
+        assert (entry.title, entry.answer, entry.status) == (
+            "เครื่องพิมพ์ไม่ออกงาน", "ถอนไดรเวอร์เก่า แล้วติดตั้งรุ่นใหม่", "published"
+        )
+        assert [h.title for h in search.search(s, entry.community_id, "ถอนไดรเวอร์")] == ["เครื่องพิมพ์ไม่ออกงาน"]
+    sent = _outbox(app, "kb-entry")
+    assert sent and sent[-1]["To"] == SCRIBE[0] and "ถอนไดรเวอร์เก่า" in _body(sent[-1])
+
+
+def test_kb_by_scribe_files_without_solving_and_member_kb_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    q, _ = _ask(app)
+    _reply(app, HELPER, q, "ใช้ปุ่ม reset ด้านหลังครับ")
+    _, refused = _reply(app, OTHER, q, "#kb")
+    assert "refused" in refused.reason
+    _, r = _reply(app, SCRIBE, q, "#kb")
+    assert "entry 1 filed" in r.reason
+    with app.sessions() as s:
+        assert s.scalars(select(Thread)).one().status == "answered"
+        assert s.scalars(select(KbEntry)).one().answer == "ใช้ปุ่ม reset ด้านหลังครับ"
+        # #kb mail talks to the bot: it is not redistributed.
+        kinds = [m.kind for m in s.scalars(select(Message).order_by(Message.id))]
+        assert kinds == ["question", "answer", "answer", "answer"]
+    assert len(_outbox(app, "list-copy")) == 2
+
+
+def test_reply_found_by_subject_tag_when_references_are_dropped(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    _ask(app)
+    raw = member_mail(HELPER[0], "RE: [KM-IT #Q1] เครื่องพิมพ์ชั้น 3", "ลองเปลี่ยนสายครับ")
+    result = _ingest(app, raw)
+    assert (result.kind, result.reason.split(" ")[:3]) == ("answer", ["#Q1", "answer", "1;"])
+
+
+def test_related_entries_are_offered_privately(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    q, _ = _ask(app)
+    a, _ = _reply(app, HELPER, q, "ลบงานค้างในคิวเครื่องพิมพ์ แล้วสั่งใหม่")
+    _reply(app, ASKER, a, "#solved")
+    raw = member_mail(OTHER[0], "เครื่องพิมพ์ชั้น 2 ก็ปริ้นไม่ออก ทำไงดีครับ?", "เหมือนกันเลย")
+    assert _ingest(app, raw).kind == "question"
+    related = _outbox(app, "related-entries")
+    assert len(related) == 1 and related[0]["To"] == OTHER[0]
+    assert "[1] เครื่องพิมพ์ชั้น 3 ปริ้นไม่ออก" in _body(related[0])
+
+
+def test_related_entries_appended_to_the_copy(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path, related_entries="append")
+    q, _ = _ask(app)
+    a, _ = _reply(app, HELPER, q, "ลบงานค้างในคิวเครื่องพิมพ์")
+    _reply(app, ASKER, a, "#solved")
+    _ingest(app, member_mail(OTHER[0], "เครื่องพิมพ์ไม่ทำงานอีกแล้ว?", "ช่วยด้วย"))
+    assert _outbox(app, "related-entries") == []
+    last = _outbox(app, "list-copy")[-1]
+    assert "[1] เครื่องพิมพ์ชั้น 3" in last.as_string() or "[1]" in str(last.get_payload())
+
+
+def test_topic_hashtag_overrides_keywords(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    _ask(app, subject="ปริ้นไม่ออกเพราะไวรัสหรือเปล่า #virus", body="เครื่องพิมพ์ทำงานแปลก ๆ")
+    with app.sessions() as s:
+        assert s.scalars(select(Thread)).one().topic == "virus"

@@ -1,0 +1,132 @@
+"""Thai-aware knowledge search: one set of tests, run on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from mailbot.knowledge import search
+from mailbot.knowledge.entries import edit_entry
+from mailbot.knowledge.models import KbDoc, KbEntry, Thread
+from mailbot.knowledge.search import index_entry, index_thread
+from mailbot.knowledge.segment import segment, tokens
+from mailbot.store.db import transaction
+from mailbot.store.queries import community_row
+from tests.helpers import START, make_app, settings_for
+
+ENTRIES = [
+    # (title, question, answer, status)
+    ("เครื่องพิมพ์ชั้น 3 ใช้งานไม่ได้", "สั่งพิมพ์แล้วไม่ออก", "ลบงานค้างในคิว แล้วรีสตาร์ทเครื่อง", "published"),
+    ("ต่อไวไฟไม่ได้", "โน้ตบุ๊กหาสัญญาณไม่เจอ", "ลืมเครือข่ายแล้วเชื่อมต่อใหม่ ใส่รหัสผ่านอีกครั้ง", "published"),
+    ("Printers on floor 5 jam", "Paper jams every morning", "Use 80 gsm paper and clean the rollers", "published"),
+    ("วิธีทำ AAR", "ทำ AAR หลังโครงการอย่างไร", "ถามสี่คำถาม คาดหวังอะไร เกิดอะไรขึ้น ต่างกันเพราะอะไร ครั้งหน้าทำอย่างไร", "published"),
+    ("สแกนเอกสารเป็น PDF", "สแกนแล้วได้ไฟล์ภาพ", "ตั้งค่าเครื่องให้บันทึกเป็น pdf และใช้ ocr", "draft"),
+    ("ปริ้นสีไม่ออก", "ปริ้นงานสีออกมาเป็นขาวดำ", "เปลี่ยนตลับหมึกสีแล้วล้างหัวพิมพ์", "published"),
+]
+
+
+@pytest.fixture
+def kb(db_url: str, tmp_path: Path) -> Any:
+    app = make_app(settings_for(db_url, tmp_path))
+    with transaction(app.sessions) as s:
+        cid = community_row(s, "km-it").id
+        for n, (title, question, answer, status) in enumerate(ENTRIES, 1):
+            e = KbEntry(
+                community_id=cid, number=n, title=title, question=question, answer=answer,
+                status=status, topic="", created_at=START, updated_at=START,
+            )
+            s.add(e)
+            s.flush()
+            index_entry(s, e)
+    app.cid = cid
+    return app
+
+
+def _numbers(app: Any, query: str, **kw: Any) -> list[int]:
+    with app.sessions() as s:
+        return [h.number for h in search.search(s, app.cid, query, **kw)]
+
+
+def test_segment_splits_thai_and_keeps_it_slang_whole() -> None:
+    assert segment("เครื่องพิมพ์ที่ชั้น3ปริ้นไม่ออก") == "เครื่องพิมพ์ ที่ ชั้น 3 ปริ้น ไม่ ออก"
+    assert "ไวไฟ" in tokens("ต่อไวไฟไม่ได้")
+    assert segment("Printers, PRINTING & Wi-Fi!") == "printer print wi fi"
+    assert segment("") == "" and segment("  \n ") == ""
+
+
+def test_thai_word_inside_a_longer_run_is_found(kb: Any) -> None:
+    # "เครื่องพิมพ์" appears only inside unspaced Thai ("เครื่องพิมพ์ชั้น 3 ...").
+    assert _numbers(kb, "เครื่องพิมพ์") == [1]
+
+
+def test_short_thai_words_work(kb: Any) -> None:
+    assert _numbers(kb, "ปริ้น") == [6]
+    assert set(_numbers(kb, "ไม่")) == {1, 2, 6}  # a stop word still finds when it is the whole query
+
+
+def test_english_is_case_folded_and_stemmed(kb: Any) -> None:
+    assert _numbers(kb, "PRINTER") == [3]
+    assert _numbers(kb, "jamming rollers") == [3]
+
+
+def test_all_words_first_then_any_word(kb: Any) -> None:
+    assert _numbers(kb, "ไวไฟ รหัสผ่าน") == [2]
+    # No entry has both words: fall back to entries with either.
+    assert set(_numbers(kb, "ไวไฟ หมึก")) == {2, 6}
+
+
+def test_drafts_are_hidden_unless_asked(kb: Any) -> None:
+    assert _numbers(kb, "pdf") == []
+    assert _numbers(kb, "pdf", include_hidden=True) == [5]
+
+
+def test_title_outranks_body(kb: Any) -> None:
+    with transaction(kb.sessions) as s:
+        e = KbEntry(community_id=kb.cid, number=7, title="นโยบายรหัสผ่านใหม่", question="", answer="ต้องเปลี่ยนทุก 90 วัน",
+                    status="published", topic="", created_at=START, updated_at=START)
+        s.add(e)
+        s.flush()
+        index_entry(s, e)
+    # Entry 2 has รหัสผ่าน only in its answer; entry 7 in its title.
+    assert _numbers(kb, "รหัสผ่าน") == [7, 2]
+
+
+def test_solved_entry_outranks_open_thread(kb: Any) -> None:
+    with transaction(kb.sessions) as s:
+        t = Thread(community_id=kb.cid, number=40, subject="เครื่องพิมพ์ เครื่องพิมพ์ เครื่องพิมพ์ ค้าง",
+                   status="open", topic="", question_text="เครื่องพิมพ์ค้างอีกแล้ว", root_message_id="",
+                   asker_email="x@example.org", asker_name="x", answer_count=0, created_at=START, updated_at=START)
+        s.add(t)
+        s.flush()
+        index_thread(s, t)
+    with kb.sessions() as s:
+        hits = search.search(s, kb.cid, "เครื่องพิมพ์")
+    assert [(h.kind, h.number) for h in hits] == [("entry", 1), ("thread", 40)]
+    assert _numbers(kb, "เครื่องพิมพ์", entries_only=True) == [1]
+
+
+def test_edit_reindexes_in_the_same_transaction(kb: Any) -> None:
+    with transaction(kb.sessions) as s:
+        e = s.scalars(select(KbEntry).where(KbEntry.number == 2)).one()
+        edit_entry(s, e, now=START, answer="เปิดปิด access point แล้วลองใหม่")
+    assert _numbers(kb, "รหัสผ่าน") == []
+    assert _numbers(kb, "access point") == [2]
+    with kb.sessions() as s:
+        assert s.scalar(select(KbDoc.answer_seg).where(KbDoc.kind == "entry", KbDoc.ref_id == e.id)) == segment(
+            "เปิดปิด access point แล้วลองใหม่"
+        )
+
+
+def test_other_communities_entries_are_not_found(kb: Any) -> None:
+    assert _numbers(kb, "เครื่องพิมพ์") == [1]
+    with kb.sessions() as s:
+        assert search.search(s, kb.cid + 999, "เครื่องพิมพ์") == []
+
+
+def test_queries_with_punctuation_and_quotes_never_break(kb: Any) -> None:
+    for q in ['"', "AND OR NOT", "*", "'; DROP TABLE kb_docs; --", "NEAR(a b)", "เครื่องพิมพ์\"", "!!!", ""]:
+        _numbers(kb, q)  # must not raise
+    assert _numbers(kb, "เครื่องพิมพ์\"") == [1]
