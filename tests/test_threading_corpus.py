@@ -43,11 +43,16 @@ ARCHIVES = _archives() if (corpus_root() / "threads").is_dir() else {}
 def _expected_roots(archive: Archive) -> dict[str, str | None]:
     """message-id -> the seen root its References chain leads to (None: root never in the archive)."""
     seen = {mid for mid, _ in archive}
-    parent = {}
+    parent: dict[str, str | None] = {}
     for mid, chain in archive:
         parent.setdefault(mid, chain[-1] if chain else None)  # first copy of a duplicated id wins
+    for _mid, chain in archive:
+        # An id we never see (a ghost) hangs below its predecessor in the References that name it.
+        for i, ref in enumerate(chain):
+            if ref not in seen and parent.get(ref) is None and i:
+                parent[ref] = chain[i - 1]
     out: dict[str, str | None] = {}
-    for mid in parent:
+    for mid in seen:
         cur, hops = mid, 0
         while parent.get(cur) is not None and hops < 1000:
             cur, hops = parent[cur] or cur, hops + 1

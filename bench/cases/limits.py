@@ -115,7 +115,7 @@ def run(bench: Bench) -> None:
     shapes = [
         ("sink-msgs-s", "1 rcpt per transaction (VERP shape), 4 connections", 1, bench.size(400, 8000), "msgs/s"),
         ("sink-rcpts-s-100", "100 rcpts per transaction, 4 connections", 100, bench.size(8, 200), "rcpts/s"),
-        ("sink-rcpts-s-1000", "1000 rcpts per transaction, 1 connection", 1000, bench.size(2, 20), "rcpts/s"),
+        ("sink-rcpts-s-1000", "1000 rcpts per transaction, 1 connection", 1000, bench.size(2, 60), "rcpts/s"),
     ]
     for key, label, per_txn, txns, metric in shapes:
         fig = Figure()

@@ -46,19 +46,19 @@ def already_ran(session: Session, job: str, community_id: int, period: str) -> b
 
 
 def claim(session: Session, job: str, community_id: int, period: str, now: datetime) -> JobRun | None:
-    """Insert the run row first (so a concurrent twin blocks on the key), or None if it exists."""
+    """Insert the run row first (so a concurrent twin blocks on the key), or None if it exists.
+
+    No SAVEPOINT here: on SQLite (pysqlite) a savepoint opened before any other write would be
+    the outermost transaction, and releasing it would commit the run row on its own. A lost race
+    raises IntegrityError out of the flush; run_keyed turns that into "already done".
+    """
     if already_ran(session, job, community_id, period):
         return None
     run = JobRun(
         job=job, community_id=community_id, period=period, ran_at=now, messages=0, recipients=0, detail=""
     )
-    try:
-        with session.begin_nested():
-            session.add(run)
-            session.flush()
-    except IntegrityError:
-        # On PostgreSQL the INSERT waited for the other instance's commit and lost the race.
-        return None
+    session.add(run)
+    session.flush()  # on PostgreSQL this waits for a concurrent twin's commit, then fails
     return run
 
 
