@@ -47,6 +47,8 @@ def machine() -> dict[str, object]:
         "kernel": platform.release(),
         "commit": commit + ("+uncommitted" if dirty else ""),
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
+        # Other work on the machine skews every figure: the load before the run says how much.
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -99,11 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         servers.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    bench.report.machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     bench.report.machine["total_seconds"] = round(time.perf_counter() - began, 1)
     path = bench.report.save(Path(args.results))
     m = bench.report.machine
     print()
     print(f"{m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, commit {m['commit']}")
+    print(f"load average at start {m['loadavg_at_start']}, at end {m['loadavg_at_end']}")
     print(table(bench.report))
     print(f"\nresults: {path} ({m['total_seconds']} s)")
     return 0

@@ -6,9 +6,9 @@ Deterministic (seeded) so every run and every machine parses the same bytes.
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 
 THAI = (
     "ไวไฟชั้น 5 หลุดบ่อยมากช่วงบ่าย ใครมีวิธีแก้บ้างครับ",

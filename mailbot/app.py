@@ -19,8 +19,10 @@ from mailbot.config import Settings
 from mailbot.deliver import Deliverer
 from mailbot.faults import checkpoint
 from mailbot.handlers import HANDLERS
+from mailbot.jobs import policy as schedule_policy
 from mailbot.jobs import start_scheduler
 from mailbot.knowledge.threads import thread_facts
+from mailbot.knowledge.topics import TopicError, load_topics
 from mailbot.mail.contracts import IngestResult
 from mailbot.mail.imap import ImapSource
 from mailbot.mail.inbound_smtp import InboundSmtpServer
@@ -36,6 +38,10 @@ log = logging.getLogger("mailbot")
 # Kept as explicit lists here rather than discovered, so the wiring is readable in one place.
 FACTS_HOOKS: list[FactsHook] = [thread_facts]
 SERVICES: list[Callable[[App, threading.Event], threading.Thread | None]] = [start_scheduler]
+
+
+class StartupError(RuntimeError):
+    """A data file (rules, topics, templates, schedules) is invalid: the bot refuses to start."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +73,12 @@ class App:
 
     # -- lifecycle ------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Migrate the schema and make sure every configured community has its row."""
+        """Validate the data files, migrate the schema, and sync the configured communities."""
         if self._prepared:
             return
+        failed = [f"{r.name}: {r.detail}" for r in self.data_checks() if not r.ok]
+        if failed:
+            raise StartupError("; ".join(failed))
         upgrade(self.engine)
         with transaction(self.sessions) as session:
             sync_communities(session, self.settings.communities, self.clock)
@@ -140,9 +149,9 @@ class App:
         delivery.start()
         threads.append(delivery)
         for start_service in SERVICES:
-            t = start_service(self, stop)
-            if t is not None:
-                threads.append(t)
+            service = start_service(self, stop)
+            if service is not None:
+                threads.append(service)
         if ready:
             ready()
         try:
@@ -159,13 +168,29 @@ class App:
             log.info("stopped cleanly")
 
     # -- `mailbot check` ------------------------------------------------------------------
-    def check(self, *, network: bool = True) -> list[CheckResult]:
-        results = [CheckResult("config", True, self.settings.source_file or "embedded defaults")]
-        results.append(CheckResult("rules", True, f"{len(self.rules.rules)} rules in routing.toml"))
+    def data_checks(self) -> list[CheckResult]:
+        """Rules, topics, templates and schedules: data files validated before anything runs."""
+        results = [CheckResult("rules", True, f"{len(self.rules.rules)} rules in routing.toml")]
+        try:
+            topics = load_topics(self.settings.paths.resolved_rules_dir() / "topics.toml")
+            results.append(CheckResult("topics", True, f"{len(topics.topics)} topics in topics.toml"))
+        except TopicError as exc:
+            results.append(CheckResult("topics", False, str(exc)))
         problems = self.renderer.validate()
         results.append(
-            CheckResult("templates", not problems, "; ".join(problems) or f"{len(self.renderer.names())} templates")
+            CheckResult(
+                "templates", not problems, "; ".join(problems) or f"{len(self.renderer.names())} templates"
+            )
         )
+        schedule_problems = [p for c in self.settings.communities for p in schedule_policy.problems(c)]
+        results.append(
+            CheckResult("schedules", not schedule_problems, "; ".join(schedule_problems) or "valid")
+        )
+        return results
+
+    def check(self, *, network: bool = True) -> list[CheckResult]:
+        results = [CheckResult("config", True, self.settings.source_file or "embedded defaults")]
+        results += self.data_checks()
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -14,6 +14,8 @@ from typing import Any
 
 from mailbot import config as config_mod
 from mailbot import members as members_mod
+from mailbot.app import StartupError
+from mailbot.classify.loader import RuleError
 from mailbot.config import ConfigError, Settings
 from mailbot.jobs import cli as jobs_cli
 from mailbot.knowledge import cli as knowledge_cli
@@ -171,18 +173,16 @@ def cmd_members(settings: Settings, args: argparse.Namespace) -> int:
             elif args.action == "remove":
                 member = members_mod.remove(session, row, args.email)
                 print(f"removed: {member.email}")
-            elif args.action == "set-role":
-                member = members_mod.find(session, row, args.email)
-                if member is None:
+            elif args.action in ("set-role", "set-delivery"):
+                found = members_mod.find(session, row, args.email)
+                if found is None:
                     raise CliError(f"{args.email} is not a member of {args.community}")
-                member.role = members_mod.check_role(args.role)
-                print(f"{member.email}: role {member.role}")
-            elif args.action == "set-delivery":
-                member = members_mod.find(session, row, args.email)
-                if member is None:
-                    raise CliError(f"{args.email} is not a member of {args.community}")
-                member.delivery = members_mod.check_delivery(args.mode)
-                print(f"{member.email}: delivery {member.delivery}")
+                if args.action == "set-role":
+                    found.role = members_mod.check_role(args.role)
+                    print(f"{found.email}: role {found.role}")
+                else:
+                    found.delivery = members_mod.check_delivery(args.mode)
+                    print(f"{found.email}: delivery {found.delivery}")
             elif args.action == "list":
                 rows = [members_mod.as_dict(m) for m in members_mod.listing(session, row, include_left=args.all)]
                 if getattr(args, "bouncing", False):
@@ -351,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(settings, args) or 0)
-    except (CliError, ConfigError, members_mod.MemberError) as exc:
+    except (CliError, ConfigError, StartupError, RuleError, members_mod.MemberError) as exc:
         print(f"mailbot: {exc}", file=sys.stderr)
         return 2
 

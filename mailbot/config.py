@@ -136,6 +136,25 @@ class CommunitySettings:
     scribe_review: bool = False
     related_entries: str = "private"  # private | append | off
     imap: ImapSettings | None = None
+    # KM tip of the day (times are local to `timezone`)
+    tip_enabled: bool = True
+    tip_time: str = "08:30"
+    tip_skip_weekends: bool = False
+    tip_holidays: list[str] = field(default_factory=list)  # ISO dates, e.g. "2026-12-05"
+    # weekly summary for sponsors
+    summary_day: str = "mon"
+    summary_time: str = "08:00"
+    summary_trend_weeks: int = 8
+    summary_roles: list[str] = field(default_factory=lambda: ["sponsor"])
+    # member digests, nudges and reminders
+    digest_time: str = "07:00"
+    weekly_digest_day: str = "mon"
+    nudge_hours: int = 48  # 0 turns unanswered-question nudges off
+    nudge_experts: int = 3  # members who answered most in the topic, besides facilitators
+    silent_reminder_days: int = 0  # 0 = off
+    silent_attention_days: int = 60  # "members silent for long" in the weekly summary
+    reminder_day: int = 1
+    reminder_time: str = "09:00"
 
     @property
     def local_part(self) -> str:
@@ -224,7 +243,10 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         if key == "imap" and cls is CommunitySettings:
             kwargs[key] = _build(ImapSettings, value, f"{where}.imap") if value else None
             continue
-        default = fields[key].default
+        f = fields[key]
+        default = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         if default is not dataclasses.MISSING and default is not None:
             expected = type(default)
             if expected is float and isinstance(value, int) and not isinstance(value, bool):

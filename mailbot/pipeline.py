@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.classify.chain import Decision, RuleChain
@@ -30,6 +32,7 @@ from mailbot.render import Renderer
 from mailbot.store.models import Community, Member, Message
 
 log = logging.getLogger("mailbot.pipeline")
+CONFLICT_RETRIES = 3
 
 # Hooks that add facts before classification (e.g. which thread a reply belongs to). Each gets the
 # session, the community row, the message and the facts so far, and returns the facts to use.
@@ -84,11 +87,27 @@ class Pipeline:
             default,
         )
         rule = ""
-        try:
-            result, rule = self._handle(msg, where, source, source_ref)
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded, never lost
-            log.exception("handling failed for message-id=%s", msg.message_id)
-            result = self._record_failure(msg, where, source, source_ref, exc)
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                result, rule = self._handle(msg, where, source, source_ref)
+                break
+            except (OperationalError, InterfaceError):
+                # Database locked, full or gone: not the message's fault. Propagate so it stays at
+                # its source (IMAP folder, SMTP 451) and is retried, rather than stored as failed.
+                raise
+            except IntegrityError as exc:
+                # A concurrent writer (another bot instance, another thread) won a race for the
+                # same row; the transaction rolled back whole, so run it again (dedupe may now hit).
+                if attempt < CONFLICT_RETRIES:
+                    log.warning("database conflict (attempt %d), retrying: %s", attempt, exc.orig)
+                    time.sleep(0.05 * attempt)
+                    continue
+                log.exception("handling failed for message-id=%s", msg.message_id)
+                result = self._record_failure(msg, where, source, source_ref, exc)
+            except Exception as exc:  # noqa: BLE001 - any failure is recorded, never lost
+                log.exception("handling failed for message-id=%s", msg.message_id)
+                result = self._record_failure(msg, where, source, source_ref, exc)
+                break
         log.info(
             "message-id=<%s> source=%s community=%s kind=%s rule=%s outcome=%s reason=%s",
             msg.message_id or "",

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from tests.test_commands_support import Bot, bot  # noqa: F401 - fixture
+from tests.test_commands_support import Bot
+
+pytest_plugins = ("tests.test_commands_support",)  # the `bot` fixture
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,7 +40,7 @@ def test_subscribe_round_trip_with_single_use_token(bot: Bot) -> None:
     assert confirm.kind == "confirm-subscribe" and confirm.to == ["new@example.com"]
     assert reply.kind == "command-reply" and "confirmation code sent" in reply.text
     assert bot.get("new@example.com") is None  # nothing happens before the reply
-    token = _token(confirm.subject)
+    assert _token(confirm.subject)  # a code in the subject, so a plain reply carries it back
     # The MUA's reply: "Re:" + subject, body quoting our mail (which itself says "unsubscribe").
     body = "> Someone asked to add new@example.com\n> write unsubscribe to leave\n"
     bot.command("new@example.com", body, subject=f"Re: {confirm.subject}")
@@ -75,7 +77,7 @@ def test_nobody_can_subscribe_someone_else(bot: Bot) -> None:
     assert "must be confirmed from victim@example.org" in bot.outbox("command-reply")[-1].text
 
 
-def test_domain_restricted_joining(db_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_domain_restricted_joining(db_url, tmp_path, monkeypatch) -> None:
     from tests.test_commands_support import make_bot
 
     b = make_bot(db_url, tmp_path, monkeypatch, join_policy="domains", allowed_domains=["example.org"])
@@ -87,7 +89,7 @@ def test_domain_restricted_joining(db_url, tmp_path, monkeypatch) -> None:  # ty
     assert b.outbox("confirm-subscribe")
 
 
-def test_join_by_facilitator_approval(db_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_join_by_facilitator_approval(db_url, tmp_path, monkeypatch) -> None:
     from tests.test_commands_support import make_bot
 
     b = make_bot(db_url, tmp_path, monkeypatch, join_policy="approval")
@@ -152,3 +154,12 @@ def test_members_only_commands_refused_for_strangers(bot: Bot) -> None:
     [reply] = bot.outbox()
     assert "only members may use this command" in reply.text
     assert "suda@example.net" not in reply.text
+
+
+def test_feature_commands_from_the_one_table(bot: Bot) -> None:
+    bot.command("suda@example.net", "ค้นหา AAR")
+    assert [s.kind for s in bot.outbox()] == ["command-search-results"]
+    # digest changes one's delivery: immediate when our server authenticated the sender.
+    auth = "mx.example.org; dkim=pass header.d=example.net; dmarc=pass header.from=example.net"
+    bot.command("suda@example.net", "digest weekly", Authentication_Results=auth)
+    assert bot.get("suda@example.net").delivery == "weekly"  # type: ignore[union-attr]

@@ -23,7 +23,13 @@ from mailbot import app as app_mod
 from mailbot import members as members_mod
 from mailbot.classify import predicates as predicates_mod
 from mailbot.clock import FrozenClock
-from mailbot.config import CommunitySettings, DatabaseSettings, LimitSettings, PathSettings, Settings
+from mailbot.config import (
+    CommunitySettings,
+    DatabaseSettings,
+    LimitSettings,
+    PathSettings,
+    Settings,
+)
 from mailbot.moderation.facts import moderation_facts_hook
 from mailbot.moderation.predicates import MODERATION_PREDICATES
 from mailbot.store.db import transaction

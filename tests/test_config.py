@@ -101,3 +101,11 @@ def test_unknown_env_key_is_an_error() -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load(tmp_path / "nope.toml", environ={})
+
+
+def test_schedule_settings_are_typed(tmp_path: Path) -> None:
+    text = '[[community]]\nslug = "a"\naddress = "a@b"\ntip_holidays = "2026-12-05"\n'
+    with pytest.raises(ConfigError, match="tip_holidays: expected list"):
+        load(write(tmp_path, text), environ={})
+    ok = load(write(tmp_path, text.replace('"2026-12-05"', '["2026-12-05"]')), environ={})
+    assert ok.communities[0].tip_holidays == ["2026-12-05"]

@@ -43,7 +43,7 @@ def _outbox(app: Any, kind: str | None = None) -> list[EmailMessage]:
         if kind:
             q = q.where(Outbox.kind == kind)
         return [
-            email.message_from_bytes(o.data, policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(o.data, policy=email.policy.default)
             for o in s.scalars(q)
         ]
 

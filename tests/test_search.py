@@ -41,7 +41,7 @@ def kb(db_url: str, tmp_path: Path) -> Any:
             s.add(e)
             s.flush()
             index_entry(s, e)
-    app.cid = cid
+    app.cid = cid  # type: ignore[attr-defined]
     return app
 
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from mailbot.knowledge import threads
-from mailbot.knowledge.models import ThreadRef
+from mailbot.knowledge.models import Thread, ThreadRef
 from mailbot.mail.parse import parse_message
 from mailbot.store.db import make_engine, make_session_factory, transaction, upgrade
 from mailbot.store.models import Community
@@ -79,6 +79,8 @@ def _run(session: Any, cid: int, archive: Archive) -> dict[str, int | None]:
             numbers[t.id] = t.number
         elif thread_id is not None:
             own.thread_id = thread_id
+            thread = session.get(Thread, thread_id)
+            threads.adopt_descendants(session, thread, mid, START)
     session.flush()
     rows = session.scalars(select(ThreadRef).where(ThreadRef.community_id == cid, ThreadRef.seen.is_(True)))
     return {r.message_id: numbers.get(r.thread_id) if r.thread_id else None for r in rows}

@@ -87,13 +87,17 @@ def cmd_who(ctx: Context, args: str) -> CommandResult:
 
 
 def _accepted_answers(ctx: Context, member_id: int) -> int | None:
-    """From the knowledge module when it offers a count (issue 3); None when it does not."""
+    """Accepted answers from the knowledge tables (issue 3); None if that module is absent."""
     try:
-        from mailbot.knowledge import entries
+        from mailbot.knowledge.models import Answer
     except ImportError:
         return None
-    fn = getattr(entries, "accepted_answer_count", None)
-    return int(fn(ctx.session, member_id)) if callable(fn) else None
+    return int(
+        ctx.session.scalar(
+            select(func.count(Answer.id)).where(Answer.member_id == member_id, Answer.accepted.is_(True))
+        )
+        or 0
+    )
 
 
 def cmd_stats(ctx: Context, args: str) -> CommandResult:

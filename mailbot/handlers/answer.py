@@ -137,6 +137,7 @@ def handle_answer(ctx: Context) -> Outcome:
         return handle_post(ctx)
     ctx.record.thread_id = thread.id
     threads.set_ref_thread(ctx.session, row.id, msg.message_id, thread.id)
+    threads.adopt_descendants(ctx.session, thread, msg.message_id, ctx.now)  # replies that overtook it
     tag = threads.tag_for(community.thread_tag, thread.number)
     control = parse_control(msg.new_text)
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from mailbot.commands.parse import parse_commands
-from mailbot.commands.run import run_lines
-from mailbot.commands.table import THAI_PREFIXES, lookup
 from mailbot.handlers.base import Context, Outcome
 from mailbot.moderation.policy import policy
 from mailbot.moderation.ratelimit import over_limit
@@ -36,6 +33,11 @@ def machine_generated(ctx: Context) -> str | None:
 
 
 def handle_command(ctx: Context) -> Outcome:
+    # Imported here: mailbot.commands imports mailbot.handlers.base, whose package imports us.
+    from mailbot.commands.parse import parse_commands
+    from mailbot.commands.run import run_lines
+    from mailbot.commands.table import THAI_PREFIXES, lookup
+
     community, row = ctx.community, ctx.community_row
     if community is None or row is None:
         return Outcome("ignored", "command for no community")

@@ -10,29 +10,9 @@ from mailbot.config import CommunitySettings
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-# Field name on CommunitySettings -> default. The lead moves these into config.py in one go;
-# until then getattr() keeps every job working with the documented defaults.
-DEFAULTS: dict[str, Any] = {
-    "tip_enabled": True,
-    "tip_time": "08:30",
-    "tip_skip_weekends": False,
-    "tip_holidays": [],  # ISO dates, local
-    "summary_day": "mon",
-    "summary_time": "08:00",
-    "summary_trend_weeks": 8,
-    "digest_time": "07:00",
-    "weekly_digest_day": "mon",
-    "nudge_hours": 48,  # 0 turns unanswered-question nudges off
-    "nudge_experts": 3,  # members who answered most in the topic, besides facilitators
-    "silent_reminder_days": 0,  # 0 = off (the issue: off by default)
-    "silent_attention_days": 60,  # "members silent for long" in the weekly summary
-    "reminder_day": 1,
-    "reminder_time": "09:00",
-}
-
-
 def setting(community: CommunitySettings, name: str) -> Any:
-    return getattr(community, name, DEFAULTS[name])
+    """A scheduling setting of the community (defaults live in mailbot/config.py)."""
+    return getattr(community, name)
 
 
 @dataclass(frozen=True)

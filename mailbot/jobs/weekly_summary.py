@@ -160,14 +160,14 @@ def _posting(session: Session, cid: int, p: Period, fig: Figures) -> None:
             .join(Member, Member.id == Message.member_id)
             .where(in_week)
             .group_by(Member.section)
-        ).tuples())
+        ))
     )
     members = session.execute(
         select(Member.section, func.count(Member.id))
         .where(Member.community_id == cid, Member.status == "active", Member.joined_at < p.end)
         .group_by(Member.section)
         .order_by(Member.section)
-    ).tuples()
+    ).all()
     for section, count in members:
         fig.sections.append({"section": section, "members": count, "posters": posters.get(section, 0)})
         fig.members += count
@@ -287,7 +287,7 @@ def render(env: JobEnv, community: CommunitySettings, fig: Figures) -> Rendered:
 
 
 def recipients_roles(community: CommunitySettings) -> tuple[str, ...]:
-    return tuple(getattr(community, "summary_roles", ("sponsor",)))
+    return tuple(policy.setting(community, "summary_roles"))
 
 
 def run(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:

@@ -247,14 +247,18 @@ def answers_of(session: Session, thread: Thread) -> list[Answer]:
 
 
 def attach_waiting(session: Session, thread: Thread, now: datetime) -> list[Answer]:
-    """Replies that arrived before this thread's question: join them to it, as answers.
+    """Replies that arrived before this thread's question: join them to it, as answers."""
+    return adopt_descendants(session, thread, thread.root_message_id, now)
 
-    Walks the ghost tree below the question's Message-ID (bounded) and records every stored
-    post in it as an answer, in arrival order.
+
+def adopt_descendants(session: Session, thread: Thread, message_id: str | None, now: datetime) -> list[Answer]:
+    """Messages below `message_id` that are in no thread yet (they arrived before it) join `thread`.
+
+    Walks the ghost tree (bounded) and records every stored post in it as an answer, in arrival order.
     """
-    if not thread.root_message_id:
+    if not message_id:
         return []
-    frontier = [thread.root_message_id]
+    frontier = [message_id[:998]]
     found: list[str] = []
     for _ in range(MAX_DEPTH):
         if not frontier:

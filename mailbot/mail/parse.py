@@ -549,13 +549,13 @@ def _empty(raw: bytes, note: str) -> ParsedMessage:
 
 def _parse(raw: bytes) -> ParsedMessage:
     notes: list[str] = []
-    body = raw
-    if body.startswith(b"\xef\xbb\xbf"):
+    data = raw
+    if data.startswith(b"\xef\xbb\xbf"):
         # Some Windows tools save .eml files with a UTF-8 byte-order mark, which would hide the
         # first header; parse without it but keep the raw bytes untouched.
-        body = body[3:]
+        data = data[3:]
         notes.append("leading UTF-8 byte-order mark ignored")
-    msg = _parse_bytes(body, notes)
+    msg = _parse_bytes(data, notes)
 
     headers: dict[str, list[str]] = {}
     raw_all: dict[str, list[str]] = {}

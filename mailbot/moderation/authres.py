@@ -89,7 +89,9 @@ def verdict(msg: ParsedMessage, authserv_ids: Sequence[str] = ()) -> AuthVerdict
         for r in results:
             if r.method == "dmarc":
                 hfrom = r.props.get("header.from", from_domain)
-                if r.result == "pass" and hfrom == from_domain and dmarc != "fail":
+                if hfrom != from_domain:
+                    continue  # a verdict about another domain says nothing about this From
+                if r.result == "pass" and dmarc != "fail":
                     dmarc = "pass"
                 elif r.result in ("fail", "quarantine", "reject"):
                     dmarc = "fail"

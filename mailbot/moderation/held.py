@@ -239,6 +239,8 @@ def decide(
         if record is None:
             raise HeldError(f"held item {item.token} has no stored message")
         count = release_post(session, community=community, community_row=community_row, record=record, now=now)
+        # It is a post now (the rule that held it stays recorded), so it counts as one.
+        record.kind = "post"
         record.status, record.reason = "processed", f"approved by {by}; distributed to {count} members"
         return f"approved: {item.subject!r} from {item.sender} sent to {count} members"
     if action == "reject":

@@ -307,3 +307,62 @@ def setup_members(cfg: Path) -> None:
         add_members(app, *MEMBERS)
     finally:
         app.engine.dispose()
+
+
+def fast_settings(db_url: str, tmp_path: Path, smtp_port: int, imap: ImapSettings) -> Any:
+    """Settings for an in-process bot with short retry and poll intervals (seconds, not minutes)."""
+    import dataclasses
+
+    from tests.helpers import settings_for
+
+    imap = dataclasses.replace(imap, poll_seconds=0.5, fetch_batch=5)
+    s = settings_for(db_url, tmp_path, smtp_port=smtp_port, imap=imap)
+    s.smtp.retry_base_seconds = 0.5
+    s.smtp.retry_max_seconds = 2.0
+    s.smtp.poll_seconds = 0.3
+    return s
+
+
+class RunningBot:
+    """`App.run` on a thread with the system clock: the long-running bot, in-process."""
+
+    def __init__(self, settings: Any) -> None:
+        from mailbot.clock import SystemClock
+
+        self.app = App(settings, clock=SystemClock())
+        self.app.prepare()
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.app.run, args=(self.stop, self.ready.set), daemon=True)
+
+    def start(self) -> RunningBot:
+        self.thread.start()
+        assert self.ready.wait(15), "bot did not start"
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "bot did not stop"
+        self.app.engine.dispose()
+
+    def __enter__(self) -> RunningBot:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def settled(db_url: str, dovecot: Any, user: str, posts: Sequence[Post]) -> Any:
+    """Predicate: every post stored, the inbox empty, and no outbox recipient pending."""
+
+    def check() -> bool:
+        stored, pending = db_counts(db_url)
+        if stored < len(posts) or pending:
+            return False
+        try:
+            return not dovecot.list_uids(user, "INBOX")
+        except Exception:  # the server is restarting: ask again on the next poll
+            return False
+
+    return check

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
-from mailbot.store.all_models import metadata
+from mailbot.store.all_models import include_object, metadata
 
-config = context.config
-connection = config.attributes.get("connection")
-if connection is None:  # pragma: no cover - only when someone runs `alembic` by hand
-    engine = config.attributes["engine"]
-    with engine.begin() as connection:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
-else:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+
+def run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=True,  # SQLite needs ALTER TABLE rewritten as table copies
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - only when someone runs `alembic` by hand
+    with context.config.attributes["engine"].begin() as conn:
+        run(conn)
+else:
+    run(connection)

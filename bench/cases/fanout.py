@@ -1,0 +1,56 @@
+"""Case 2 (and 6): one post to M members, VERP on and off, through the outbox and SMTP to the fast sink."""
+
+from __future__ import annotations
+
+from bench import setup
+from bench.context import Bench
+from bench.corpus import message
+from bench.measure import Figure, timed
+from bench.report import Row
+
+
+def once(bench: Bench, members: int, verp: bool) -> tuple[float, float, float]:
+    """(seconds from ingest to the last recipient accepted, seconds of that spent queuing, CPU s)."""
+    servers = bench.servers
+    url = servers.sqlite_url("fanout")
+    try:
+        app = setup.app(setup.settings(url, bench.workdir / "data", smtp_port=servers.sink.port, verp=verp))
+        setup.add_members(app, members)
+        raw = message(1, setup.member_email(0), setup.LIST, seed=members)
+        with timed() as span:
+            with timed() as queued:
+                result = app.ingest(raw, source="bench", source_ref="fanout")
+            stats = app.deliverer.drain()
+        app.sender.close()
+        app.engine.dispose()
+        if result.status != "processed" or stats.sent != members - 1:
+            raise RuntimeError(f"fan-out: {result.status} {result.reason}; sent {stats.sent} of {members - 1}")
+        return span.wall, queued.wall, span.cpu
+    finally:
+        servers.drop(url)
+
+
+def run(bench: Bench) -> None:
+    sizes = bench.growth(100, 1000)
+    if not bench.quick and 10_000 not in sizes:
+        sizes.append(10_000)
+    for verp in (False, True):
+        limit_key = "sink-msgs-s" if verp else "sink-rcpts-s-100"
+        limit = bench.limits.get(limit_key)
+        for members in sizes:
+            secs, queue, cpu, rate = Figure(), Figure(), Figure(), Figure()
+            for _ in range(bench.runs):
+                wall, q, c = once(bench, members, verp)
+                secs.add(wall)
+                queue.add(q)
+                cpu.add(c)
+                rate.add((members - 1) / wall)
+            label = f"1 post -> {members} members, VERP {'on' if verp else 'off'}"
+            secs_target = "<= 2 s" if not verp and members == 10_000 else ""
+            bench.add(Row("fanout", label, "s total", secs, target=secs_target,
+                          ok=secs.median <= 2.0 if secs_target else None))  # fmt: skip
+            bench.add(Row("fanout", label, "s to queue (ingest)", queue))
+            bench.add(Row("fanout", label, "CPU s", cpu))
+            lbl = "sink msgs/s (1 rcpt/txn)" if verp else "sink rcpts/s (100/txn)"
+            ok = None if limit is None or not verp else rate.median >= 0.5 * limit
+            bench.add(Row("fanout", label, "rcpts/s", rate, limit, lbl, ">= 50% of sink" if verp else "", ok))

@@ -1,0 +1,133 @@
+"""Case 7: N posts to a list of M members, injected over SMTP, delivered to the sink: posts/s and CPU per post.
+
+mailbot runs as its own `mailbot run` process with the SMTP listener. GNU Mailman 3 runs the same workload
+only with --with-mailman (bench/mailman.py installs it into bench/.mailman, never into the project).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench import setup
+from bench.context import Bench
+from bench.corpus import message
+from bench.measure import Figure
+from bench.report import Row
+from bench.servers import REPO, free_port
+from mailbot.store.db import make_engine
+from mailbot.store.models import OutboxRecipient
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def mailbot_once(bench: Bench, posts: int, members: int) -> tuple[float, float]:
+    """(posts/s from the first injection to the last copy accepted by the sink, CPU ms per post)."""
+    servers = bench.servers
+    url = servers.sqlite_url("peer")
+    port = free_port()
+    app = setup.app(setup.settings(url, bench.workdir / "data"))
+    setup.add_members(app, members)
+    app.engine.dispose()
+    cfg = bench.workdir / f"peer-{port}.toml"
+    cfg.write_text(
+        f"""log_level = "WARNING"
+[database]
+url = "{url}"
+[paths]
+data_dir = "{bench.workdir / 'data'}"
+[inbound_smtp]
+enabled = true
+port = {port}
+[smtp]
+host = "127.0.0.1"
+port = {servers.sink.port}
+{setup.limits_toml()}[[community]]
+slug = "km-it"
+address = "{setup.LIST}"
+subject_prefix = "[KM-IT]"
+verp = false
+""",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "--config", str(cfg), "run"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
+    )  # fmt: skip
+    engine = make_engine(url)
+    raws = [message(i, setup.member_email(i % members), setup.LIST, seed=7) for i in range(posts)]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                    raise RuntimeError(f"mailbot SMTP listener did not come up: {err[-1500:]}") from None
+                time.sleep(0.05)
+        cpu0 = cpu_seconds(proc.pid)
+        t0 = time.monotonic()
+        for raw in raws:
+            client.sendmail(setup.member_email(0), [setup.LIST], raw)
+        client.quit()
+        want = posts * (members - 1)
+        sent = 0
+        while time.monotonic() - t0 < 600:
+            with engine.connect() as conn:
+                sent = conn.scalar(
+                    select(func.count()).select_from(OutboxRecipient).where(OutboxRecipient.status == "sent")
+                ) or 0
+            if sent >= want:
+                break
+            time.sleep(0.02)
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(proc.pid) - cpu0
+        if sent < want:
+            raise RuntimeError(f"only {sent} of {want} copies were sent")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+        engine.dispose()
+        servers.drop(url)
+    return posts / elapsed, cpu * 1000 / posts
+
+
+def run(bench: Bench) -> None:
+    workloads = [(bench.size(10, 200), 10), (bench.size(4, 40), bench.size(100, 1000))]
+    mailman_rates: dict[tuple[int, int], float] = {}
+    if bench.with_mailman:
+        from bench import mailman
+
+        mailman_rates = mailman.run(bench, workloads)
+    for posts, members in workloads:
+        rate, cpu = Figure(), Figure()
+        for _ in range(bench.runs):
+            r, c = mailbot_once(bench, posts, members)
+            rate.add(r)
+            cpu.add(c)
+        label = f"mailbot: {posts} posts -> {members} members, SMTP in, VERP off"
+        peer = mailman_rates.get((posts, members))
+        need = 10 if members <= 10 else 20
+        bench.add(Row("peer", label, "posts/s", rate, peer, "Mailman 3 posts/s" if peer else "",
+                      f">= {need}x Mailman", None if peer is None else rate.median >= need * peer))  # fmt: skip
+        bench.add(Row("peer", label, "CPU ms/post", cpu))
+        bench.add(Row("peer", label, "recipients/s", Figure([x * (members - 1) for x in rate.runs]),
+                      bench.limits.get("sink-rcpts-s-100"), "sink rcpts/s (100/txn)"))  # fmt: skip

@@ -1,0 +1,124 @@
+"""Case 4 (and 6): knowledge search p50/p95 over N entries, Thai and English queries, SQLite and PostgreSQL.
+
+Entries are built from real sentences plus Zipf-distributed dictionary words, segmented by mailbot's own
+segmenter (once per distinct piece, so building 100,000 entries does not take an hour), and indexed
+through the same tables and triggers/generated column the application uses.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+
+from bench import setup
+from bench.context import Bench
+from bench.corpus import ENGLISH, THAI
+from bench.measure import Figure, percentile
+from bench.report import Row
+from mailbot.knowledge.models import KbDoc, KbEntry
+from mailbot.knowledge.search import search
+from mailbot.knowledge.segment import segment
+from mailbot.store.queries import community_row
+
+EN_WORDS = ["vpn", "printer", "scanner", "driver", "laptop", "password", "outlook", "teams", "sharepoint", "intranet", "backup", "restore", "server", "firewall", "proxy", "certificate", "license", "excel", "macro", "report", "dashboard", "database", "query", "index", "router", "switch", "wifi", "bluetooth", "projector", "camera", "microphone", "headset", "update", "patch", "virus", "phishing", "account", "login", "token", "calendar", "meeting", "archive", "folder", "permission", "quota", "migration", "upgrade"]
+THAI_QUERIES = ("ไวไฟ หลุด", "ปริ้นเตอร์", "รหัสผ่าน อีเมล", "ไดรเวอร์ สแกนเนอร์", "การจัดการความรู้", "โน้ตบุ๊ก")
+EN_QUERIES = ("vpn drops", "password phone", "print server", "scanner drivers", "knowledge base", "shared drive")
+NOW = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+
+
+class Vocabulary:
+    def __init__(self, seed: int = 7) -> None:
+        from pythainlp.corpus import thai_words
+
+        rng = random.Random(seed)
+        thai = sorted(w for w in thai_words() if 2 <= len(w) <= 8 and " " not in w)
+        self.thai = rng.sample(thai, 3000)
+        self.thai_seg = {w: segment(w) for w in self.thai}
+        self.sentences = list(THAI) + list(ENGLISH)
+        self.sentences_seg = {s: segment(s) for s in self.sentences}
+        self.en = EN_WORDS
+        # Zipf-like weights: a few words are common, most are rare (as in real questions).
+        self.thai_w = [1 / (k + 1) for k in range(len(self.thai))]
+        self.en_w = [1 / (k + 1) for k in range(len(self.en))]
+
+    def text(self, rng: random.Random) -> tuple[str, str]:
+        """(text, segmented text) of one field."""
+        sentence = rng.choice(self.sentences)
+        th = rng.choices(self.thai, self.thai_w, k=4)
+        en = rng.choices(self.en, self.en_w, k=2)
+        plain = f"{sentence} {' '.join(th)} {' '.join(en)}"
+        seg = f"{self.sentences_seg[sentence]} {' '.join(self.thai_seg[w] for w in th)} {' '.join(en)}"
+        return plain, seg
+
+
+def fill(url: str, count: int, vocab: Vocabulary, bench: Bench) -> tuple[object, int]:
+    app = setup.app(setup.settings(url, bench.workdir / "data"))
+    rng = random.Random(count)
+    with app.sessions.begin() as session:
+        cid = community_row(session, "km-it").id
+    for start in range(0, count, 5000):
+        entries, docs = [], []
+        for n in range(start + 1, min(count, start + 5000) + 1):
+            (title, title_seg), (answer, answer_seg), (question, body_seg) = (vocab.text(rng) for _ in range(3))
+            entries.append({
+                "id": n, "community_id": cid, "number": n, "title": title[:200], "question": question,
+                "answer": answer, "topic": "it", "status": "published", "filed_by": "bench",
+                "helpful_json": "[]", "contributors_json": "[]", "created_at": NOW, "updated_at": NOW,
+            })  # fmt: skip
+            docs.append({
+                "community_id": cid, "kind": "entry", "ref_id": n, "solved": True, "visible": True,
+                "title_seg": title_seg, "answer_seg": answer_seg, "body_seg": body_seg,
+            })  # fmt: skip
+        with app.sessions.begin() as session:
+            session.execute(insert(KbEntry), entries)
+            session.execute(insert(KbDoc), docs)
+    if url.startswith("postgresql"):
+        with app.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    return app, cid
+
+
+def timings(app: object, cid: int, queries: tuple[str, ...], repeat: int) -> list[float]:
+    out: list[float] = []
+    sessions = app.sessions  # type: ignore[attr-defined]
+    with sessions() as session:
+        for q in queries:  # warm-up: segmenter dictionary, statement cache
+            search(session, cid, q)
+        for _ in range(repeat):
+            for q in queries:
+                t0 = time.perf_counter()
+                search(session, cid, q)
+                out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def run(bench: Bench) -> None:
+    vocab = Vocabulary()
+    for db in ("sqlite", "postgresql"):
+        for size in bench.growth(1000, 100_000):
+            url = bench.servers.sqlite_url("search") if db == "sqlite" else bench.servers.pg_url()
+            if url is None:
+                bench.report.skipped["search (postgresql)"] = bench.servers.pg_error
+                break
+            try:
+                t0 = time.perf_counter()
+                app, cid = fill(url, size, vocab, bench)
+                print(f"  search: {size} entries into {db} in {time.perf_counter() - t0:.0f} s", flush=True)
+                for lang, queries in (("Thai", THAI_QUERIES), ("English", EN_QUERIES)):
+                    p50, p95 = Figure(), Figure()
+                    for _ in range(bench.runs):
+                        ms = timings(app, cid, queries, bench.size(3, 20))
+                        p50.add(percentile(ms, 50))
+                        p95.add(percentile(ms, 95))
+                    label = f"{size} entries, {lang} queries, {db}"
+                    bench.add(Row("search", label, "p50 ms", p50))
+                    target = "<= 20 ms" if size >= 100_000 else ""
+                    bench.add(Row("search", label, "p95 ms", p95, target=target,
+                                  ok=p95.median <= 20 if target else None))  # fmt: skip
+                app.engine.dispose()  # type: ignore[attr-defined]
+            finally:
+                bench.servers.drop(url)
