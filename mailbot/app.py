@@ -27,6 +27,7 @@ from mailbot.mail.contracts import IngestResult
 from mailbot.mail.imap import ImapSource
 from mailbot.mail.inbound_smtp import InboundSmtpServer
 from mailbot.mail.smtp import Sender, make_sender
+from mailbot.moderation.facts import moderation_facts_hook
 from mailbot.pipeline import FactsHook, Pipeline
 from mailbot.render import Renderer
 from mailbot.store.db import make_engine, make_session_factory, transaction, upgrade
@@ -63,9 +64,8 @@ class App:
         self.rules: RuleChain = load_rules(
             settings.paths.resolved_rules_dir() / "routing.toml", HANDLERS.keys()
         )
-        self.pipeline = Pipeline(
-            settings, self.sessions, self.rules, self.renderer, self.clock, FACTS_HOOKS
-        )
+        hooks = [*FACTS_HOOKS, moderation_facts_hook(settings, self.clock)]
+        self.pipeline = Pipeline(settings, self.sessions, self.rules, self.renderer, self.clock, hooks)
         self.sender: Sender = sender or make_sender(settings)
         self.deliverer = Deliverer(settings.smtp, self.sessions, self.sender, self.clock)
         self.watermarks = DbWatermarks(self.sessions, self.clock)

@@ -185,9 +185,11 @@ def cmd_members(settings: Settings, args: argparse.Namespace) -> int:
                     print(f"{found.email}: delivery {found.delivery}")
             elif args.action == "list":
                 rows = [members_mod.as_dict(m) for m in members_mod.listing(session, row, include_left=args.all)]
-                if getattr(args, "bouncing", False):
+                columns = ["email", "name", "section", "role", "delivery", "status"]
+                if args.bouncing:
                     rows = [r for r in rows if float(str(r["bounce_score"])) > 0 or r["status"] == "disabled"]
-                emit(rows, args.format, ["email", "name", "section", "role", "delivery", "status"])
+                    columns = ["email", "name", "status", "bounce_score", "disabled_reason"]
+                emit(rows, args.format, columns)
             elif args.action == "import":
                 return _import(session, row, Path(args.file), app)
         except members_mod.MemberError as exc:

@@ -18,6 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "MAILBOT_"
 ROLES = ("member", "facilitator", "scribe", "sponsor", "admin")
 DELIVERY_MODES = ("each", "daily", "weekly", "none")
+# Programs and scripts: the attachment types a community blocks unless it says otherwise.
+DEFAULT_BLOCKED_TYPES = (
+    "exe", "bat", "cmd", "com", "scr", "pif", "vbs", "vbe", "js", "jse", "wsf", "wsh", "msi",
+    "msp", "hta", "cpl", "jar", "ps1", "lnk", "iso", "img", "reg", "dll",
+)
 
 
 class ConfigError(ValueError):
@@ -112,7 +117,9 @@ class PathSettings:
 @dataclass
 class LimitSettings:
     max_message_bytes: int = 10 * 1024 * 1024
+    posts_per_minute: int = 5
     posts_per_hour: int = 30
+    commands_per_minute: int = 10
     commands_per_hour: int = 60
     notice_interval_hours: float = 24.0  # at most one notice of a kind per sender per period
     command_lines: int = 10
@@ -155,6 +162,23 @@ class CommunitySettings:
     silent_attention_days: int = 60  # "members silent for long" in the weekly summary
     reminder_day: int = 1
     reminder_time: str = "09:00"
+    # joining, moderation and trust
+    join_policy: str = "open"  # open | domains | approval
+    allowed_domains: list[str] = field(default_factory=list)
+    moderate_first_posts: bool = False
+    blocked_attachment_types: list[str] = field(default_factory=lambda: list(DEFAULT_BLOCKED_TYPES))
+    allowed_attachment_types: list[str] = field(default_factory=list)  # non-empty: only these pass
+    require_dmarc_for_privileged: bool = False
+    trust_authenticated_senders: bool = True  # DMARC/DKIM pass lets state changes skip confirming
+    authserv_ids: list[str] = field(default_factory=list)  # our receiving server's authserv-id(s)
+    held_expiry_days: float = 7.0
+    token_ttl_hours: float = 72.0
+    # bounce scores
+    bounce_threshold: float = 5.0
+    bounce_half_life_days: float = 7.0
+    bounce_probe_interval_days: float = 7.0
+    bounce_probe_wait_days: float = 3.0
+    bounce_max_probes: int = 3
 
     @property
     def local_part(self) -> str:
@@ -329,6 +353,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{where}: language must be 'th' or 'en'")
         if c.reply_to not in ("list", "sender"):
             raise ConfigError(f"{where}: reply_to must be 'list' or 'sender'")
+        if c.join_policy not in ("open", "domains", "approval"):
+            raise ConfigError(f"{where}: join_policy must be open, domains or approval")
         if c.related_entries not in ("private", "append", "off"):
             raise ConfigError(f"{where}: related_entries must be private, append or off")
         if "{number}" not in c.thread_tag:

@@ -149,6 +149,7 @@ def as_dict(m: Member) -> dict[str, object]:
         "delivery": m.delivery,
         "status": m.status,
         "bounce_score": round(m.bounce_score, 2),
+        "disabled_reason": m.disabled_reason,
         "joined_at": m.joined_at.isoformat(),
         "last_post_at": m.last_post_at.isoformat() if m.last_post_at else None,
     }

@@ -5,9 +5,9 @@ No tests here; the helpers build mail as MUAs send it and read back what the bot
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from mailbot import app as app_mod
 from mailbot import members as members_mod
-from mailbot.classify import predicates as predicates_mod
 from mailbot.clock import FrozenClock
 from mailbot.config import (
     CommunitySettings,
@@ -30,8 +29,6 @@ from mailbot.config import (
     PathSettings,
     Settings,
 )
-from mailbot.moderation.facts import moderation_facts_hook
-from mailbot.moderation.predicates import MODERATION_PREDICATES
 from mailbot.store.db import transaction
 from mailbot.store.models import Member, Outbox, OutboxRecipient
 from mailbot.store.queries import community_row
@@ -39,25 +36,6 @@ from mailbot.store.queries import community_row
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)  # Monday 09:00 in Bangkok
 
-MODERATION_RULES = """
-[[rule]]
-name = "blocked-attachment"
-description = "An attachment type the community does not accept (programs, scripts): hold it."
-when = "has-blocked-attachment"
-kind = "held"
-
-[[rule]]
-name = "post-rate-limit"
-description = "The sender already posted the per-minute or per-hour maximum: hold the rest."
-when = "sender-over-post-rate"
-kind = "held"
-
-[[rule]]
-name = "first-post"
-description = "A new member's first post, when the community moderates first posts."
-when = "first-post-of-member"
-kind = "held"
-"""
 
 
 @dataclass
@@ -150,27 +128,14 @@ def make_bot(
     monkeypatch: pytest.MonkeyPatch,
     *,
     language: str = "en",
-    moderation_rules: bool = True,
     limits: LimitSettings | None = None,
     **community_fields: Any,
 ) -> Bot:
     community = CommunitySettings(
         slug="km-it", address="km-it@example.org", name="KM-IT", subject_prefix="[KM-IT]", language=language
     )
-    for key, value in community_fields.items():
-        # Fields config.py may not have yet (see moderation/policy.py): plain attributes meanwhile.
-        object.__setattr__(community, key, value)
-    rules_dir = tmp_path / "rules"
-    shutil.copytree(REPO / "rules", rules_dir)
-    if moderation_rules:
-        routing = rules_dir / "routing.toml"
-        text = routing.read_text(encoding="utf-8")
-        marker = "# --- end moderation rules ---"
-        if 'name = "blocked-attachment"' not in text:
-            text = text.replace(marker, MODERATION_RULES.strip() + "\n" + marker)
-        routing.write_text(text, encoding="utf-8")
-        for name, spec in MODERATION_PREDICATES.items():
-            monkeypatch.setitem(predicates_mod.PREDICATES, name, predicates_mod.PredicateSpec(*spec))
+    community = dataclasses.replace(community, **community_fields)
+    rules_dir = REPO / "rules"
     settings = Settings(
         database=DatabaseSettings(url=db_url),
         paths=PathSettings(data_dir=str(tmp_path / "data"), rules_dir=str(rules_dir)),
@@ -178,10 +143,6 @@ def make_bot(
         communities=[community],
     )
     clock = FrozenClock(START)
-    hooks = list(app_mod.FACTS_HOOKS)
-    if not any(getattr(h, "__qualname__", "").startswith("moderation_facts_hook") for h in hooks):
-        hooks.append(moderation_facts_hook(settings, clock))
-    monkeypatch.setattr(app_mod, "FACTS_HOOKS", hooks)
     app = app_mod.App(settings, clock=clock)
     app.prepare()
     return Bot(app, clock, community)

@@ -10,6 +10,7 @@ from typing import Any
 from mailbot.classify.facts import Facts
 from mailbot.mail.compose import LOOP_HEADER
 from mailbot.mail.parse import ParsedMessage
+from mailbot.moderation.predicates import MODERATION_PREDICATES
 
 Predicate = Callable[[ParsedMessage, Facts, Mapping[str, Any]], bool]
 
@@ -123,3 +124,8 @@ PREDICATES: dict[str, PredicateSpec] = {
         _header_matches, {"header": str, "patterns": list}, "a header value matches a regex"
     ),
 }
+
+# Moderation predicates (attachments, first posts, rate limits) live with the moderation code.
+PREDICATES.update(
+    {name: PredicateSpec(*spec) for name, spec in MODERATION_PREDICATES.items()}
+)

@@ -105,6 +105,19 @@ def build_scheduler(env: JobEnv, communities: list[CommunitySettings], wake: Cal
     return scheduler
 
 
+def _maintenance(app: App) -> None:
+    from mailbot.moderation.maintenance import tick
+
+    try:
+        counts = tick(app)
+    except Exception:  # noqa: BLE001 - retried next hour; never takes the scheduler down
+        log.exception("moderation maintenance failed")
+        return
+    if any(counts.values()):
+        log.info("moderation maintenance: %s", counts)
+        app.deliverer.wake.set()
+
+
 def start_scheduler(app: App, stop: threading.Event) -> threading.Thread | None:
     """Start the scheduler for `app`; returns a thread to join on shutdown."""
     env = JobEnv.from_app(app)
@@ -115,6 +128,11 @@ def start_scheduler(app: App, stop: threading.Event) -> threading.Thread | None:
         if any(r.messages for r in results):
             app.deliverer.wake.set()
         scheduler = build_scheduler(env, communities, app.deliverer.wake.set)
+        # Moderation upkeep (expire held posts, bounce re-enable probes) is state-driven and
+        # idempotent, so a plain hourly interval is enough; no (job, period) key needed.
+        scheduler.add_job(  # type: ignore[attr-defined]
+            _maintenance, "interval", hours=1, args=(app,), id="moderation-maintenance"
+        )
         scheduler.start()  # type: ignore[attr-defined]
         try:
             stop.wait()

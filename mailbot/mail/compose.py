@@ -84,10 +84,37 @@ _FORWARD_RE = re.compile(rf"(?:{_alternation(FORWARD_PREFIXES)}){_COUNT}{_COLON}
 _NOISE_RE = re.compile(rf"(?:{_alternation(NOISE_TAGS)})\s*", re.IGNORECASE)
 
 
+_MSG_ID = re.compile(r"^<?([!-;=?-~]{1,900}@[!-;=?-~]{1,900})>?$")
+
+
+def msg_id_token(value: str) -> str:
+    """`<id@host>` for a message id taken from member mail, or '' when it is not one.
+
+    Only RFC 5322 msg-id characters survive: no spaces, no angle brackets inside, and no
+    encoded-words, which the stdlib would decode (a `=?..?=` decoding to CR/LF is an injection).
+    """
+    m = _MSG_ID.match(value.strip())
+    if not m or "=?" in m.group(1):
+        return ""
+    return f"<{m.group(1)}>"
+
+
 def safe_header_value(value: str) -> str:
     """Collapse CR, LF and other control characters into single spaces so no value can
     start a new header line; surrounding whitespace is trimmed."""
-    return _SPACES.sub(" ", _CONTROL.sub(" ", value)).strip()
+    value = _SPACES.sub(" ", _CONTROL.sub(" ", value)).strip()
+    # The email policy decodes encoded words inside a str value again, and Python 3.11 then
+    # writes a decoded CR/LF raw: "=?x?q?=0AX:_y?=" would become a header. Keep such words inert.
+    if "=?" in value and _CONTROL.search(_as_policy_reads(value)):
+        value = value.replace("=?", "= ?")
+    return value
+
+
+def _as_policy_reads(value: str) -> str:
+    try:
+        return str(email_policy.default.header_factory("X-Check", value))
+    except Exception:  # unparseable for the policy: it will not decode it either
+        return ""
 
 
 def _prefix_re(prefix: str) -> re.Pattern[str]:
@@ -368,11 +395,12 @@ def bot_message(
     msg["Subject"] = safe_header_value(subject)
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = new_message_id(community.domain)
-    if in_reply_to:
-        msg["In-Reply-To"] = safe_header_value(in_reply_to)
-    refs = [safe_header_value(r) for r in references if safe_header_value(r)]
-    if in_reply_to and safe_header_value(in_reply_to) not in refs:
-        refs.append(safe_header_value(in_reply_to))
+    parent = msg_id_token(in_reply_to or "")
+    if parent:
+        msg["In-Reply-To"] = parent
+    refs = [t for t in (msg_id_token(r) for r in references) if t]
+    if parent and parent not in refs:
+        refs.append(parent)
     if refs:
         msg["References"] = " ".join(refs)
     msg["Auto-Submitted"] = safe_header_value(auto_submitted)

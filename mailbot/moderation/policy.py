@@ -1,8 +1,4 @@
-"""The one place moderation reads its community settings, with defaults for fields config.py may lack yet.
-
-Every moderation knob goes through `policy(settings, community)` so the fields can move into
-CommunitySettings / LimitSettings in one go without touching the callers.
-"""
+"""The moderation knobs of one community, gathered from its settings in one frozen value."""
 
 from __future__ import annotations
 
@@ -37,49 +33,33 @@ class Policy:
     max_message_bytes: int
 
 
-DEFAULT_BLOCKED = (
-    "exe", "bat", "cmd", "com", "scr", "pif", "vbs", "vbe", "js", "jse", "wsf", "wsh", "msi",
-    "msp", "hta", "cpl", "jar", "ps1", "lnk", "iso", "img", "reg", "dll",
-)
-
-
-def _tuple(value: object, default: tuple[str, ...]) -> tuple[str, ...]:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        value = [v for v in value.replace(",", " ").split() if v]
-    if not isinstance(value, list | tuple):
-        return default
+def _tuple(value: list[str]) -> tuple[str, ...]:
     return tuple(str(v).strip().lower().lstrip(".") for v in value if str(v).strip())
 
 
 def policy(settings: Settings, community: CommunitySettings) -> Policy:
     c, limits = community, settings.limits
-
-    def get(name: str, default: object) -> object:
-        return getattr(c, name, default)
-
     return Policy(
-        join_policy=str(get("join_policy", "open")),
-        allowed_domains=_tuple(get("allowed_domains", None), ()),
-        moderate_first_posts=bool(get("moderate_first_posts", False)),
-        blocked_attachment_types=_tuple(get("blocked_attachment_types", None), DEFAULT_BLOCKED),
-        allowed_attachment_types=_tuple(get("allowed_attachment_types", None), ()),
-        require_dmarc_for_privileged=bool(get("require_dmarc_for_privileged", False)),
-        trust_authenticated_senders=bool(get("trust_authenticated_senders", True)),
-        authserv_ids=_tuple(get("authserv_ids", None), ()),
-        held_expiry_days=float(get("held_expiry_days", 7.0)),  # type: ignore[arg-type]
-        token_ttl_hours=float(get("token_ttl_hours", 72.0)),  # type: ignore[arg-type]
-        bounce_threshold=float(get("bounce_threshold", 5.0)),  # type: ignore[arg-type]
-        bounce_half_life_days=float(get("bounce_half_life_days", 7.0)),  # type: ignore[arg-type]
-        bounce_probe_interval_days=float(get("bounce_probe_interval_days", 7.0)),  # type: ignore[arg-type]
-        bounce_probe_wait_days=float(get("bounce_probe_wait_days", 3.0)),  # type: ignore[arg-type]
-        bounce_max_probes=int(get("bounce_max_probes", 3)),  # type: ignore[call-overload]
-        posts_per_minute=int(getattr(limits, "posts_per_minute", 5)),
-        posts_per_hour=int(limits.posts_per_hour),
-        commands_per_minute=int(getattr(limits, "commands_per_minute", 10)),
-        commands_per_hour=int(limits.commands_per_hour),
-        command_lines=int(limits.command_lines),
-        notice_interval_hours=float(limits.notice_interval_hours),
-        max_message_bytes=int(limits.max_message_bytes),
+        join_policy=c.join_policy,
+        allowed_domains=_tuple(c.allowed_domains),
+        moderate_first_posts=c.moderate_first_posts,
+        blocked_attachment_types=_tuple(c.blocked_attachment_types),
+        allowed_attachment_types=_tuple(c.allowed_attachment_types),
+        require_dmarc_for_privileged=c.require_dmarc_for_privileged,
+        trust_authenticated_senders=c.trust_authenticated_senders,
+        authserv_ids=_tuple(c.authserv_ids),
+        held_expiry_days=c.held_expiry_days,
+        token_ttl_hours=c.token_ttl_hours,
+        bounce_threshold=c.bounce_threshold,
+        bounce_half_life_days=c.bounce_half_life_days,
+        bounce_probe_interval_days=c.bounce_probe_interval_days,
+        bounce_probe_wait_days=c.bounce_probe_wait_days,
+        bounce_max_probes=c.bounce_max_probes,
+        posts_per_minute=limits.posts_per_minute,
+        posts_per_hour=limits.posts_per_hour,
+        commands_per_minute=limits.commands_per_minute,
+        commands_per_hour=limits.commands_per_hour,
+        command_lines=limits.command_lines,
+        notice_interval_hours=limits.notice_interval_hours,
+        max_message_bytes=limits.max_message_bytes,
     )

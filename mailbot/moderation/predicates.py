@@ -13,7 +13,7 @@ from typing import Any
 
 from mailbot.classify.facts import Facts
 from mailbot.mail.parse import Attachment, ParsedMessage
-from mailbot.moderation.policy import DEFAULT_BLOCKED, _tuple
+from mailbot.moderation.policy import _tuple
 
 PRIOR_POSTS = "moderation-prior-posts"  # facts.extra: processed posts by this member before (capped)
 POSTS_LAST_MINUTE = "moderation-posts-minute"
@@ -46,14 +46,15 @@ def blocked_attachments(msg: ParsedMessage, blocked: tuple[str, ...], allowed: t
 
 def _has_blocked_attachment(msg: ParsedMessage, facts: Facts, p: Mapping[str, Any]) -> bool:
     c = facts.community
-    blocked = _tuple(p.get("types"), ()) or _tuple(getattr(c, "blocked_attachment_types", None), DEFAULT_BLOCKED)
-    allowed = _tuple(getattr(c, "allowed_attachment_types", None), ())
-    return bool(blocked_attachments(msg, blocked, allowed))
+    if c is None:
+        return False
+    blocked = _tuple(list(p.get("types") or [])) or _tuple(c.blocked_attachment_types)
+    return bool(blocked_attachments(msg, blocked, _tuple(c.allowed_attachment_types)))
 
 
 def _first_post_of_member(msg: ParsedMessage, facts: Facts, p: Mapping[str, Any]) -> bool:
     # Only when the community asks for it (moderate_first_posts), and only for members.
-    if facts.member is None or not getattr(facts.community, "moderate_first_posts", False):
+    if facts.member is None or facts.community is None or not facts.community.moderate_first_posts:
         return False
     return facts.extra.get(PRIOR_POSTS, 1) == 0
 

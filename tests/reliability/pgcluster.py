@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -59,8 +60,6 @@ class Cluster:
         return _reachable("postgres", self.port)
 
     def cleanup(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already stopped
             self.stop("immediate")
-        except Exception:  # already stopped
-            pass
         shutil.rmtree(self.base, ignore_errors=True)
