@@ -33,10 +33,11 @@ def machine() -> dict[str, object]:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kib = int(line.split()[1])
-    commit = subprocess.run(
+    # BENCH_COMMIT: set when running from an exported snapshot of a commit (no .git there).
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    dirty = subprocess.run(
+    dirty = "" if os.environ.get("BENCH_COMMIT") else subprocess.run(
         ["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True
     ).stdout.strip()
     return {

@@ -73,6 +73,7 @@ class SmtpSettings:
     timeout: float = 30.0
     connections: int = 4  # parallel SMTP connections for large fan-outs
     batch_size: int = 100  # recipients per SMTP transaction when VERP is off
+    inflight_per_connection: int = 2  # envelopes per connection between status commits
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 600.0
     give_up_hours: float = 72.0
@@ -366,8 +367,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError("imap: choose ssl or starttls, not both")
     if settings.smtp.ssl and settings.smtp.starttls:
         raise ConfigError("smtp: choose ssl or starttls, not both")
-    if settings.smtp.batch_size < 1 or settings.smtp.connections < 1:
-        raise ConfigError("smtp: batch_size and connections must be at least 1")
+    if min(settings.smtp.batch_size, settings.smtp.connections, settings.smtp.inflight_per_connection) < 1:
+        raise ConfigError("smtp: batch_size, connections and inflight_per_connection must be at least 1")
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -63,17 +63,30 @@ class Deliverer:
         sessions: sessionmaker[Session],
         sender: Sender,
         clock: Clock,
-        *,
-        claim_size: int = 2000,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.sender = sender
         self.clock = clock
-        self.claim_size = claim_size
+        # Envelopes sent per round before their outcome is committed: after a crash at most
+        # this many are sent again (one or two per parallel connection, i.e. those in flight).
+        self.per_round = settings.connections * settings.inflight_per_connection
         self.wake = threading.Event()
 
     def _claim(self, session: Session, now: datetime) -> list[_Due]:
+        due = (OutboxRecipient.status == "pending", OutboxRecipient.next_attempt_at <= now)
+        # Peek at the next due row: a VERP fan-out needs one row per envelope, a batched one
+        # batch_size rows per envelope. Claiming just one round's worth keeps reads small.
+        verp = session.scalar(
+            select(Outbox.verp)
+            .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
+            .where(*due)
+            .order_by(OutboxRecipient.id)
+            .limit(1)
+        )
+        if verp is None:
+            return []
+        limit = self.per_round if verp else self.per_round * self.settings.batch_size
         query = (
             select(
                 OutboxRecipient.id,
@@ -82,9 +95,9 @@ class Deliverer:
                 OutboxRecipient.verp_token,
                 OutboxRecipient.attempts,
             )
-            .where(OutboxRecipient.status == "pending", OutboxRecipient.next_attempt_at <= now)
+            .where(*due)
             .order_by(OutboxRecipient.id)
-            .limit(self.claim_size)
+            .limit(limit)
         )
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
@@ -116,7 +129,8 @@ class Deliverer:
                     chunk = rows[i : i + size]
                     envelopes.append(Envelope(box.mail_from, [d.address for d in chunk], box.data))
                     groups.append(chunk)
-        return envelopes, groups, boxes
+        # Rows beyond one round stay pending (unlocked at commit) for the next round.
+        return envelopes[: self.per_round], groups[: self.per_round], boxes
 
     def _apply(
         self,
@@ -207,7 +221,7 @@ class Deliverer:
         checkpoint("deliver-after-record")
         if stats.deferred:
             log.warning("deferred %d recipients: %s", stats.deferred, stats.errors[0])
-        log.info("delivered sent=%d failed=%d deferred=%d", stats.sent, stats.failed, stats.deferred)
+        log.debug("delivered sent=%d failed=%d deferred=%d", stats.sent, stats.failed, stats.deferred)
         return stats
 
     def drain(self, max_rounds: int = 10_000) -> DeliveryStats:

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +29,7 @@ from mailbot.mail.contracts import IngestResult
 from mailbot.mail.identity import Route, own_addresses, route
 from mailbot.mail.parse import ParsedMessage, parse_message
 from mailbot.render import Renderer
+from mailbot.store.db import is_postgres
 from mailbot.store.models import Community, Member, Message
 
 log = logging.getLogger("mailbot.pipeline")
@@ -185,6 +186,12 @@ class Pipeline:
         with self.sessions() as session, session.begin():
             row = self.community_row(session, where.community) if where.community else None
             community_id = row.id if row else None
+            if is_postgres(session):
+                # Two bot instances may hold the same message (a redelivery, a UIDVALIDITY
+                # rescan): serialise on its identity so the second one sees the first's commit.
+                # (SQLite needs nothing: BEGIN IMMEDIATE already serialises writers.)
+                key = f"mailbot-message:{community_id}:{msg.message_id or digest}"
+                session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
             dup = self._duplicate_of(session, community_id, msg, digest)
             if dup is not None:
                 return IngestResult("duplicate", dup, None, "already stored"), ""

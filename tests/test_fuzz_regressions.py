@@ -66,18 +66,9 @@ CASES = sorted(p for p in FUZZ_DIR.glob("*") if p.is_file() and p.suffix != ".md
 
 
 # Cases whose bug is reported but not fixed yet: strict, so the fix makes this list shrink.
-KNOWN_OPEN = {
-    "list-copy-embedded-header.eml": "compose.list_copy re-folds a passed-through header whose "
-    "continuation line looks like a header and email.header raises HeaderParseError",
-}
 
 
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN_OPEN[p.name]))
-     if p.name in KNOWN_OPEN else p for p in CASES],
-    ids=[p.name for p in CASES],
-)  # fmt: skip
+@pytest.mark.parametrize("path", CASES, ids=[p.name for p in CASES])
 def test_kept_fuzz_case(path: Path) -> None:
     exercise(path.read_bytes())
 

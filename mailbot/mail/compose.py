@@ -298,6 +298,7 @@ def list_copy(
     msg = copy.deepcopy(original)
     for name in _DROP_ON_COPY:
         del msg[name]
+    _neutralise_line_breaks(msg)
     group = safe_header_value(community.address)
     author_name = safe_header_value(from_name)
     author = safe_header_value(from_email)
@@ -348,6 +349,21 @@ class _VerbatimGenerator(BytesGenerator):
             self._write_lines(payload)  # type: ignore[attr-defined]
             return
         super()._handle_multipart(msg)  # type: ignore[misc]
+
+
+# Characters str.splitlines() treats as line ends besides CR/LF: the stdlib refuses to write a
+# header whose value "contains an embedded header" after splitting on them.
+_ODD_LINE_BREAKS = str.maketrans({c: " " for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def _neutralise_line_breaks(msg: Message) -> None:
+    """Passed-through headers with odd line-break characters become writable (value kept)."""
+    # compat32 keeps headers as a list of (name, raw value); rewriting it in place keeps order
+    # and duplicates (Received, ...) exactly, which the public API cannot do.
+    headers = msg._headers  # type: ignore[attr-defined]
+    for i, (name, value) in enumerate(headers):
+        if isinstance(value, str) and value != value.translate(_ODD_LINE_BREAKS):
+            headers[i] = (name, value.translate(_ODD_LINE_BREAKS))
 
 
 def _flatten_compat32(msg: Message) -> bytes:

@@ -130,6 +130,11 @@ retry_base_seconds = 0.5
 retry_max_seconds = 2.0
 timeout = 5.0
 poll_seconds = 0.3
+[limits]
+# The harness streams posts from a few senders far faster than people write; the per-sender
+# rate limits are tested on their own in tests/test_abuse.py.
+posts_per_minute = 100000
+posts_per_hour = 1000000
 [[community]]
 slug = "km-it"
 address = "km-it@example.org"
