@@ -11,6 +11,7 @@ from mailbot.handlers.owner import handle_owner
 from mailbot.handlers.post import handle_post
 from mailbot.handlers.question import handle_question
 from mailbot.handlers.simple import handle_auto_reply, handle_ignored, handle_loop
+from mailbot.handlers.tip import handle_tip
 
 HANDLERS: dict[str, Handler] = {
     "post": handle_post,
@@ -23,4 +24,5 @@ HANDLERS: dict[str, Handler] = {
     "command": handle_command,
     "question": handle_question,
     "answer": handle_answer,
+    "tip": handle_tip,
 }

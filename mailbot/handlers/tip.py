@@ -1,0 +1,40 @@
+"""`#tip` as the first line of a group post: the post is a tip submission, not a discussion.
+
+The tip waits for a facilitator's approval (as with the `tip` command to the request address);
+the sender gets the usual acknowledgement.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailbot.handlers.base import Context, Outcome
+from mailbot.jobs.commands import cmd_tip
+from mailbot.notices import send_mail
+
+_FIRST = re.compile(r"^\s*#(?:tip|เกร็ด)\b[ \t]*(?P<title>.*)$", re.IGNORECASE)
+
+
+def handle_tip(ctx: Context) -> Outcome:
+    community, row = ctx.community, ctx.community_row
+    assert community is not None and row is not None
+    first = next((ln for ln in ctx.msg.new_text.splitlines() if ln.strip()), "")
+    m = _FIRST.match(first)
+    title = (m.group("title").strip() if m else "") or ctx.msg.subject
+    result = cmd_tip(ctx, title)
+    if result.reply_template:
+        send_mail(
+            ctx.session,
+            ctx.renderer,
+            community=community,
+            community_row=row,
+            to=[ctx.msg.sender_email],
+            template=result.reply_template,
+            kind="command-reply",
+            now=ctx.now,
+            in_reply_to=ctx.msg.message_id,
+            source_message_id=ctx.record.id,
+            **result.reply_context,
+        )
+    status = "processed" if result.status == "done" else "ignored"
+    return Outcome(status, f"tip submission: {result.summary}")
