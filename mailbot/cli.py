@@ -16,8 +16,9 @@ from mailbot import config as config_mod
 from mailbot import members as members_mod
 from mailbot.app import StartupError
 from mailbot.classify.loader import RuleError
-from mailbot.config import ConfigError, Settings
+from mailbot.config import REPO_ROOT, ConfigError, Settings
 from mailbot.jobs import cli as jobs_cli
+from mailbot.jobs import tips as tips_mod
 from mailbot.knowledge import cli as knowledge_cli
 from mailbot.moderation import cli as moderation_cli
 
@@ -111,6 +112,10 @@ def seed_demo(app: Any) -> bool:
             return False
         for email, name, section, role in DEMO_MEMBERS:
             members_mod.add(session, row, email, app.clock, name=name, section=section, role=role)
+        # The shipped KM tip library, so "KM วันละนิด" has something to send from day one.
+        for draft in tips_mod.read_dir(REPO_ROOT / "tips"):
+            if not isinstance(draft, tips_mod.TipError):
+                tips_mod.upsert(session, row.id, draft, app.clock.now())
     return True
 
 
@@ -143,7 +148,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    app.run(stop, ready=lambda: log.info("mailbot running; Ctrl-C or SIGTERM stops it"))
+    try:
+        app.run(stop, ready=lambda: log.info("mailbot running; Ctrl-C or SIGTERM stops it"))
+    except OSError as exc:
+        listener = f"{settings.inbound_smtp.host}:{settings.inbound_smtp.port}"
+        raise CliError(f"cannot start the SMTP listener on {listener}: {exc.strerror or exc} "
+                       "(is another mailbot running? set [inbound_smtp] port)") from None
     return 0
 
 
@@ -351,6 +361,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # One line per message is ours to write; the libraries' per-connection chatter is not.
+        for noisy in ("mail.log", "apscheduler", "alembic.runtime.migration"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(settings, args) or 0)
     except (CliError, ConfigError, StartupError, RuleError, members_mod.MemberError) as exc:

@@ -99,11 +99,12 @@ def _count(app: Any, kind: str) -> int:
 def test_crash_before_commit_sends_nothing_and_the_rerun_sends_once(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = FrozenClock(MONDAY_MORNING)
+    clock = FrozenClock(MONDAY_MORNING - timedelta(days=3))  # installed before the jobs fell due
     settings = make_settings(tmp_path, db_url)
     app = make_app(settings, clock)
     add_people(app, local(2026, 10, 1, 9, 0))
     add_tips(app)
+    clock.set(MONDAY_MORNING)
     real_queue = mailing.queue
 
     def queue_then_die(*args: Any, **kwargs: Any) -> int:
@@ -165,11 +166,13 @@ def test_two_schedulers_on_one_database_send_one_of_each(
 ) -> None:
     caplog.set_level(logging.INFO, logger="mailbot.jobs")
     settings = make_settings(tmp_path, db_url)
-    first = make_app(settings, FrozenClock(MONDAY_MORNING))
+    clock = FrozenClock(local(2026, 10, 1, 9, 0))  # installed weeks before; both share the time
+    first = make_app(settings, clock)
     people = add_people(first, local(2026, 10, 1, 9, 0))
     add_tips(first)
     seed_history(first, people, local(2026, 11, 2), weeks=3)
-    second = make_app(settings, FrozenClock(MONDAY_MORNING))
+    second = make_app(settings, clock)
+    clock.set(MONDAY_MORNING)
     real_figures = weekly_summary.figures
 
     def slow_figures(*args: Any, **kwargs: Any) -> Any:

@@ -251,12 +251,13 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
 
 
 def test_silent_reminder_when_enabled(tmp_path: Path, sqlite_url: str) -> None:
-    clock = FrozenClock(local(2026, 12, 1, 9, 30))
+    clock = FrozenClock(local(2026, 12, 1, 8, 0))
     app = make_app(make_settings(tmp_path, sqlite_url, silent_reminder_days=30), clock)
     people = add_people(app, local(2026, 9, 1, 9, 0))
     with transaction(app.sessions) as session:
         m2 = session.merge(people["m2"])
         m2.last_post_at = local(2026, 11, 20, 10, 0)  # posted recently: not silent
+    clock.set(local(2026, 12, 1, 9, 30))  # the 09:00 reminder was due while the bot was down
     env = JobEnv.from_app(app)
     results = catch_up(env, app.settings.communities)
     assert any(r.job == "reminder-silent" and r.status == "done" for r in results)
@@ -267,3 +268,14 @@ def test_silent_reminder_when_enabled(tmp_path: Path, sqlite_url: str) -> None:
     catch_up(env, app.settings.communities)
     assert len(outbox(app, "reminder")) == 1  # monthly: not again the same month
 
+
+
+def test_fresh_install_does_not_catch_up_periods_before_it_existed(tmp_path: Path, sqlite_url: str) -> None:
+    # Installed on a Saturday: last Monday's summary and this morning's tip were never missed.
+    clock = FrozenClock(local(2026, 11, 21, 10, 0))
+    app = make_app(make_settings(tmp_path, sqlite_url), clock)
+    add_people(app, local(2026, 11, 21, 10, 0))
+    results = {r.job: r for r in catch_up(JobEnv.from_app(app), app.settings.communities)}
+    assert results["weekly-summary"].status == "skipped"
+    assert results["daily-tip"].status == "skipped"
+    assert outbox(app, "summary") == []

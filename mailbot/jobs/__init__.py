@@ -13,11 +13,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from mailbot.config import CommunitySettings
 from mailbot.jobs import daily_tip, digest, nudges, weekly_summary
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.periods import latest_due
 from mailbot.jobs.policy import Schedule
+from mailbot.store.models import Community
 
 if TYPE_CHECKING:
     from mailbot.app import App
@@ -74,8 +77,23 @@ def run_job(env: JobEnv, name: str, community: CommunitySettings, now: datetime 
 
 
 def catch_up(env: JobEnv, communities: list[CommunitySettings]) -> list[RunResult]:
-    """At start-up: run every job whose latest fire time passed while we were down (keyed: no repeats)."""
-    return [run_job(env, name, c) for c in communities for name in JOBS]
+    """At start-up: run every job whose latest fire time passed while we were down (keyed: no repeats).
+
+    A fire time from before the community existed was not missed, so a fresh install does not
+    open with an empty weekly summary.
+    """
+    with env.sessions() as session:
+        born = dict(session.execute(select(Community.slug, Community.created_at)).all())
+    now = env.clock.now()
+    results = []
+    for c in communities:
+        for name in JOBS:
+            schedule = JOBS[name].schedule(c)
+            if schedule and c.slug in born and latest_due(schedule, now, c.tz) < born[c.slug]:
+                results.append(RunResult(name, c.slug, "", "skipped", detail="before the community existed"))
+                continue
+            results.append(run_job(env, name, c))
+    return results
 
 
 def build_scheduler(env: JobEnv, communities: list[CommunitySettings], wake: Callable[[], None]) -> object:
