@@ -7,6 +7,7 @@ import importlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)} (known: {', '.join(CASES)})", file=sys.stderr)
         return 2
+    # SIGTERM unwinds like Ctrl-C, so the servers this run started are stopped by the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="mbbench"))
     servers = Servers(workdir)
     bench = Bench(

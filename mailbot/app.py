@@ -115,7 +115,14 @@ class App:
         return InboundSmtpServer(self.settings.inbound_smtp, self.ingest, accept_rcpt=accept)
 
     def run_once(self) -> dict[str, int]:
-        """Drain every inbox, deliver everything due, and return counts (for cron and tests)."""
+        """Drain every inbox, run scheduled jobs that are due, deliver everything due (for cron).
+
+        Jobs are keyed by (job, community, period), so running this every few minutes from cron
+        sends each tip, digest and summary once, like the long-running scheduler does.
+        """
+        from mailbot.jobs import JobEnv, catch_up
+        from mailbot.moderation.maintenance import tick
+
         self.prepare()
         stop = threading.Event()
         fetched = 0
@@ -124,8 +131,16 @@ class App:
                 fetched += source.drain()
             finally:
                 source.close()
+        jobs = catch_up(JobEnv.from_app(self), list(self.settings.communities))
+        tick(self)
         stats = self.deliverer.drain()
-        return {"fetched": fetched, "sent": stats.sent, "failed": stats.failed, "deferred": stats.deferred}
+        return {
+            "fetched": fetched,
+            "jobs": sum(1 for r in jobs if r.status == "done"),
+            "sent": stats.sent,
+            "failed": stats.failed,
+            "deferred": stats.deferred,
+        }
 
     def run(self, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
         """Run until `stop` is set: IMAP IDLE loops, the SMTP listener, delivery and the scheduler."""

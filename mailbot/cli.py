@@ -136,8 +136,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if args.once:
         counts = app.run_once()
         print(
-            f"fetched {counts['fetched']}, sent {counts['sent']}, failed {counts['failed']}, "
-            f"deferred {counts['deferred']}"
+            f"fetched {counts['fetched']}, jobs run {counts['jobs']}, sent {counts['sent']}, "
+            f"failed {counts['failed']}, deferred {counts['deferred']}"
         )
         return 0
     stop = threading.Event()
@@ -298,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("run", help="run the bot (IMAP IDLE or SMTP listener, delivery, schedules)")
-    s.add_argument("--once", action="store_true", help="drain the inbox, deliver what is due, exit")
+    s.add_argument(
+        "--once", action="store_true", help="drain the inbox, run due jobs, deliver what is due, exit (cron)"
+    )
     s.set_defaults(func=cmd_run)
 
     m = sub.add_parser("members", help="manage a community's members")

@@ -6,6 +6,7 @@ number in the weekly summaries can be checked exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import hashlib
 from collections import Counter
@@ -42,8 +43,7 @@ def local(*args: int) -> datetime:
 
 def make_settings(tmp_path: Path, db_url: str, **community: Any) -> Settings:
     c = CommunitySettings(slug="km-it", address="km-it@example.org", name="ชุมชน KM-IT", subject_prefix="[KM-IT]")
-    for key, value in community.items():
-        setattr(c, key, value)  # scheduling fields the lead has not added to CommunitySettings yet
+    c = dataclasses.replace(c, **community)
     return Settings(
         database=DatabaseSettings(url=db_url),
         paths=PathSettings(data_dir=str(tmp_path / "data")),
