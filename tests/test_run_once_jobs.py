@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailbot.clock import FrozenClock
-from tests.test_jobs_world import PEOPLE, add_people, add_tips, local, make_app, make_settings, outbox
+from tests.test_jobs_world import (
+    PEOPLE,
+    add_people,
+    add_tips,
+    local,
+    make_app,
+    make_settings,
+    outbox,
+)
 
 
 def test_cron_mode_sends_the_daily_tip_once(tmp_path: Path, sqlite_url: str) -> None:
