@@ -207,12 +207,21 @@ class Deliverer:
                     checkpoint("after-smtp-send")
                     self._apply(session, groups, results, boxes, self.clock.now(), stats)
             else:
-                # SQLite has one writer: read, send outside any write lock, then record briefly.
+                # SQLite has one writer: claim, send outside any write lock, then record briefly.
                 with session.begin():
                     due = self._claim(session, now)
                     if not due:
                         return stats
                     envelopes, groups, boxes = self._envelopes(session, due)
+                    # Count the attempt before sending. Besides being true, this commit proves
+                    # the database can still be written: on a full disk nothing is sent whose
+                    # outcome could not be recorded (and would be sent again later).
+                    sending = [d.id for group in groups for d in group]
+                    session.execute(
+                        update(OutboxRecipient)
+                        .where(OutboxRecipient.id.in_(sending))
+                        .values(attempts=OutboxRecipient.attempts + 1)
+                    )
                     checkpoint("deliver-after-claim")
                 results = self.sender.send_many(envelopes)
                 checkpoint("after-smtp-send")  # sent, status not yet recorded

@@ -104,7 +104,7 @@ class Feeder:
 
 # -- the real bot process ---------------------------------------------------------------------
 def write_config(
-    tmp_path: Path, db_url: str, imap: ImapSettings, smtp_port: int, *, extra: str = ""
+    tmp_path: Path, db_url: str, imap: ImapSettings, smtp_port: int, *, extra: str = "", smtp_extra: str = ""
 ) -> Path:
     cfg = tmp_path / "mailbot.toml"
     cfg.write_text(
@@ -130,6 +130,7 @@ retry_base_seconds = 0.5
 retry_max_seconds = 2.0
 timeout = 5.0
 poll_seconds = 0.3
+{smtp_extra}
 [limits]
 # The harness streams posts from a few senders far faster than people write; the per-sender
 # rate limits are tested on their own in tests/test_abuse.py.
