@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 
 from mailbot.handlers.base import Context, Outcome
-from mailbot.jobs.commands import cmd_tip
 from mailbot.notices import send_mail
 
 _FIRST = re.compile(r"^\s*#(?:tip|เกร็ด)\b[ \t]*(?P<title>.*)$", re.IGNORECASE)
 
 
 def handle_tip(ctx: Context) -> Outcome:
+    # Imported here: the command modules import mailbot.handlers.base, whose package imports us.
+    from mailbot.jobs.commands import cmd_tip
+
     community, row = ctx.community, ctx.community_row
     assert community is not None and row is not None
     first = next((ln for ln in ctx.msg.new_text.splitlines() if ln.strip()), "")

@@ -96,7 +96,9 @@ def trend_chart_png(
     ax.set_xlabel(text["week"], fontproperties=small)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of people and threads
     ax.tick_params(labelsize=9)
-    ax.set_ylim(bottom=0)
+    # A quiet week (all zeros) must still show whole-number ticks, not 0.006 steps.
+    top = max((max(v) for v in series.values() if len(v)), default=0)
+    ax.set_ylim(bottom=0, top=max(top * 1.15, 4))
     if xs:
         ax.set_xlim(-0.3, max(len(xs) - 1, 1) + 0.3)
     ax.grid(axis="y", color="#e5e7eb", linewidth=0.8)
