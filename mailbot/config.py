@@ -258,6 +258,17 @@ DEMO_COMMUNITY = CommunitySettings(
 )
 
 
+# [section] tables of the settings file (and MAILBOT_<SECTION>__<KEY> variables).
+SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings,
+    "imap": ImapSettings,
+    "smtp": SmtpSettings,
+    "inbound_smtp": InboundSmtpSettings,
+    "paths": PathSettings,
+    "limits": LimitSettings,
+}
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     """Build dataclass `cls` from `data`, rejecting unknown keys and wrong types by name."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -306,21 +317,13 @@ def _coerce_env(raw: str, current: Any) -> Any:
 
 def apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
     """Overlay `MAILBOT_IMAP__PASSWORD=...` style variables onto the parsed TOML tree."""
-    sections = {
-        "database": DatabaseSettings,
-        "imap": ImapSettings,
-        "smtp": SmtpSettings,
-        "inbound_smtp": InboundSmtpSettings,
-        "paths": PathSettings,
-        "limits": LimitSettings,
-    }
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section not in sections:
+        if section not in SECTIONS:
             continue
-        fields = {f.name: f for f in dataclasses.fields(sections[section])}
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
         if key not in fields:
             raise ConfigError(f"{name}: {section} has no key {key!r}")
         current = data.get(section, {}).get(key, fields[key].default)
@@ -385,20 +388,12 @@ def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | N
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     apply_env(data, env)
-    sections = {
-        "database": DatabaseSettings,
-        "imap": ImapSettings,
-        "smtp": SmtpSettings,
-        "inbound_smtp": InboundSmtpSettings,
-        "paths": PathSettings,
-        "limits": LimitSettings,
-    }
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        if key in sections:
+        if key in SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"[{key}] must be a table")
-            kwargs[key] = _build(sections[key], value, key)
+            kwargs[key] = _build(SECTIONS[key], value, key)
         elif key == "community":
             if not isinstance(value, list):
                 raise ConfigError("communities are written as [[community]] tables")

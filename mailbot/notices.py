@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,9 @@ from mailbot.mail.compose import as_bytes, bot_message
 from mailbot.outbox import Recipient, enqueue
 from mailbot.render import Renderer, community_context
 from mailbot.store.models import Community, NoticeLog
+
+if TYPE_CHECKING:  # only for annotations: handlers import this module
+    from mailbot.handlers.base import Context
 
 
 def recently_noticed(
@@ -104,4 +107,32 @@ def send_notice(
         now=now,
         **kwargs,
     )
+    return True
+
+
+def reply_to_sender(
+    ctx: Context,
+    template: str,
+    kind: str,
+    *,
+    interval: timedelta | None = None,
+    **context: Any,
+) -> bool:
+    """Answer the sender of the message being handled (threaded to it); with `interval`, at most
+    once per period per (sender, kind). Returns whether a mail was queued."""
+    assert ctx.community is not None and ctx.community_row is not None
+    common: dict[str, Any] = {
+        "community": ctx.community,
+        "community_row": ctx.community_row,
+        "template": template,
+        "kind": kind,
+        "now": ctx.now,
+        "in_reply_to": ctx.msg.message_id,
+        "source_message_id": ctx.record.id,
+    }
+    if interval is not None:
+        return send_notice(
+            ctx.session, ctx.renderer, to=ctx.msg.sender_email, interval=interval, **common, **context
+        )
+    send_mail(ctx.session, ctx.renderer, to=[ctx.msg.sender_email], **common, **context)
     return True

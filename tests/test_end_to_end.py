@@ -21,6 +21,7 @@ from mailbot.clock import SystemClock
 from mailbot.config import ImapSettings
 from mailbot.store.models import Message, OutboxRecipient
 from tests.helpers import add_members, make_app, member_mail, settings_for
+from tests.reliability.harness import write_config
 
 MEMBERS = (("somchai@example.org", "สมชาย"), ("suda@example.org", "สุดา"), ("anan@example.org", "อนันต์"))
 REPO = Path(__file__).resolve().parent.parent
@@ -116,35 +117,6 @@ def test_smtp_listener_takes_mail_and_answers_after_commit(
 
 
 # -- the real process, killed at the worst moments ---------------------------------------------
-def write_config(tmp_path: Path, db_url: str, imap: ImapSettings, smtp_port: int) -> Path:
-    cfg = tmp_path / "mailbot.toml"
-    cfg.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[paths]
-data_dir = "{tmp_path / 'data'}"
-[imap]
-host = "{imap.host}"
-port = {imap.port}
-ssl = false
-username = "{imap.username}"
-password = "{imap.password}"
-poll_seconds = 1.0
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-retry_base_seconds = 1.0
-[[community]]
-slug = "km-it"
-address = "km-it@example.org"
-subject_prefix = "[KM-IT]"
-""",
-        encoding="utf-8",
-    )
-    return cfg
-
-
 def mailbot(cfg: Path, *args: str, crash_at: str = "") -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, MAILBOT_CRASH_AT=crash_at)
     return subprocess.run(

@@ -15,7 +15,7 @@ from mailbot.commands.util import pol, t
 from mailbot.handlers.base import Context
 from mailbot.moderation import authres, tokens
 from mailbot.moderation.roles import PRIVILEGED, can
-from mailbot.notices import send_mail
+from mailbot.notices import reply_to_sender
 
 log = logging.getLogger("mailbot.commands")
 CONFIRMED = "commands-confirmed"  # facts.extra key set when re-running lines after a confirmation
@@ -103,19 +103,7 @@ def _defer(ctx: Context, report: Report) -> None:
         ttl=timedelta(hours=pol(ctx).token_ttl_hours),
         data={"lines": report.deferred},
     )
-    send_mail(
-        ctx.session,
-        ctx.renderer,
-        community=ctx.community,
-        community_row=ctx.community_row,
-        to=[ctx.msg.sender_email],
-        template="confirm-commands",
-        kind="confirm-commands",
-        now=ctx.now,
-        source_message_id=ctx.record.id,
-        token=row.token,
-        commands=report.deferred,
-    )
+    reply_to_sender(ctx, "confirm-commands", "confirm-commands", token=row.token, commands=report.deferred)
     for line in report.deferred:
         report.done.append(
             f"{line}: " + t(ctx, "waiting for your confirmation (a code was mailed to you)",

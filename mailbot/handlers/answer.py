@@ -9,7 +9,7 @@ from mailbot.handlers.post import distribute, handle_post
 from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
 from mailbot.knowledge.models import Answer, Thread
-from mailbot.notices import send_mail, send_notice
+from mailbot.notices import reply_to_sender
 
 REFUSAL_INTERVAL = timedelta(minutes=10)  # one refusal per sender per few minutes, never a storm
 
@@ -25,19 +25,11 @@ def _is_asker(ctx: Context, thread: Thread) -> bool:
 
 
 def _refuse(ctx: Context, thread: Thread) -> None:
-    assert ctx.community is not None and ctx.community_row is not None
-    send_notice(
-        ctx.session,
-        ctx.renderer,
-        community=ctx.community,
-        community_row=ctx.community_row,
-        to=ctx.msg.sender_email,
-        template="accept-refused",
-        kind="accept-refused",
-        now=ctx.now,
+    reply_to_sender(
+        ctx,
+        "accept-refused",
+        "accept-refused",
         interval=REFUSAL_INTERVAL,
-        in_reply_to=ctx.msg.message_id,
-        source_message_id=ctx.record.id,
         thread={"number": thread.number, "subject": thread.subject, "asker_name": thread.asker_name},
     )
 
@@ -112,19 +104,7 @@ def _kb_edit(ctx: Context, thread: Thread, control: Control) -> str:
 
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
     view = entries.entry_view(entry, topics, ctx.community.language, thread.number)
-    send_mail(
-        ctx.session,
-        ctx.renderer,
-        community=ctx.community,
-        community_row=ctx.community_row,
-        to=[ctx.msg.sender_email],
-        template="kb-entry",
-        kind="kb-entry",
-        now=ctx.now,
-        in_reply_to=ctx.msg.message_id,
-        source_message_id=ctx.record.id,
-        entry=view,
-    )
+    reply_to_sender(ctx, "kb-entry", "kb-entry", entry=view)
     return f"entry {entry.number} corrected ({', '.join(sorted(fields)) or 'status'})"
 
 

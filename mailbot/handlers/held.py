@@ -9,7 +9,7 @@ from datetime import timedelta
 from mailbot.handlers.base import Context, Outcome
 from mailbot.moderation.held import hold, reason_text
 from mailbot.moderation.policy import policy
-from mailbot.notices import send_notice
+from mailbot.notices import reply_to_sender
 
 REASONS = {
     "non-member": "sender is not a member",
@@ -32,19 +32,8 @@ def handle_held(ctx: Context) -> Outcome:
             from mailbot.handlers.post import handle_post
 
             return handle_post(ctx)
-        send_notice(
-            ctx.session,
-            ctx.renderer,
-            community=community,
-            community_row=row,
-            to=ctx.msg.sender_email,
-            template="nonmember-notice",
-            kind="nonmember-notice",
-            now=ctx.now,
-            interval=interval,
-            in_reply_to=ctx.msg.message_id,
-            subject=ctx.msg.subject,
-            source_message_id=ctx.record.id,
+        reply_to_sender(
+            ctx, "nonmember-notice", "nonmember-notice", interval=interval, subject=ctx.msg.subject
         )
     item = hold(
         ctx.session,
@@ -61,18 +50,11 @@ def handle_held(ctx: Context) -> Outcome:
         record=ctx.record,
     )
     if ctx.decision.rule != "non-member":
-        send_notice(
-            ctx.session,
-            ctx.renderer,
-            community=community,
-            community_row=row,
-            to=ctx.msg.sender_email,
-            template="held-decision",
-            kind="held-notice",
-            now=ctx.now,
+        reply_to_sender(
+            ctx,
+            "held-decision",
+            "held-notice",
             interval=interval,
-            in_reply_to=ctx.msg.message_id,
-            source_message_id=ctx.record.id,
             decision="held",
             held={"subject": ctx.msg.subject, "kind": "post"},
             note=reason_text(ctx.decision.rule, community.language),
