@@ -6,6 +6,7 @@ and raw bytes), or is recognised as a duplicate of one that did. It never raises
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -178,6 +179,81 @@ class Pipeline:
             defects="\n".join(msg.defects),
         )
 
+    def _member(self, session: Session, row: Community | None, msg: ParsedMessage) -> Member | None:
+        if row is None or not msg.sender_email:
+            return None
+        return session.scalar(
+            select(Member).where(Member.community_id == row.id, Member.email == msg.sender_email)
+        )
+
+    def _facts(
+        self,
+        session: Session,
+        row: Community | None,
+        msg: ParsedMessage,
+        where: Route,
+        member: Member | None,
+    ) -> Facts:
+        facts = Facts(
+            route=where,
+            member=MemberFacts(member.id, member.role, member.status, member.delivery) if member else None,
+            own_addresses=self._own,
+            bounce=classify_bounce(msg.message),
+            max_message_bytes=self.settings.limits.max_message_bytes,
+        )
+        if row is not None:
+            for hook in self.facts_hooks:
+                facts = hook(session, row, msg, facts)
+        return facts
+
+    def _run_handler(
+        self,
+        session: Session,
+        row: Community | None,
+        member: Member | None,
+        msg: ParsedMessage,
+        facts: Facts,
+        decision: Decision,
+        record: Message,
+    ) -> Outcome:
+        ctx = Context(
+            session=session,
+            settings=self.settings,
+            community=facts.route.community,
+            community_row=row,
+            member=member,
+            msg=msg,
+            facts=facts,
+            decision=decision,
+            record=record,
+            clock=self.clock,
+            renderer=self.renderer,
+            release=functools.partial(self.release, session),
+        )
+        return HANDLERS[decision.kind](ctx)
+
+    def release(self, session: Session, record: Message) -> Outcome:
+        """Handle a held message a facilitator approved, in the caller's transaction.
+
+        It is classified again with the holding rules left out, so an approved question still
+        opens a numbered thread and an approved reply still joins its thread.
+        """
+        msg = parse_message(record.raw)
+        row = session.get(Community, record.community_id) if record.community_id else None
+        community = next(
+            (c for c in self.settings.communities if row is not None and c.slug == row.slug), None
+        )
+        if row is None or community is None:
+            raise ValueError(f"message {record.id} belongs to no configured community")
+        where = Route(community, "post", community.address)
+        member = self._member(session, row, msg)
+        facts = self._facts(session, row, msg, where, member)
+        decision = self.rules.classify(msg, facts, skip_kinds=frozenset({"held"}))
+        outcome = self._run_handler(session, row, member, msg, facts, decision, record)
+        record.kind, record.member_id = decision.kind, member.id if member else None
+        record.status, record.reason = outcome.status, _clip(outcome.reason, 2000)
+        return outcome
+
     def _handle(
         self, msg: ParsedMessage, where: Route, source: str, source_ref: str
     ) -> tuple[IngestResult, str]:
@@ -195,45 +271,15 @@ class Pipeline:
             dup = self._duplicate_of(session, community_id, msg, digest)
             if dup is not None:
                 return IngestResult("duplicate", dup, None, "already stored"), ""
-            member = None
-            if row is not None and msg.sender_email:
-                member = session.scalar(
-                    select(Member).where(
-                        Member.community_id == row.id, Member.email == msg.sender_email
-                    )
-                )
-            facts = Facts(
-                route=where,
-                member=MemberFacts(member.id, member.role, member.status, member.delivery)
-                if member
-                else None,
-                own_addresses=self._own,
-                bounce=classify_bounce(msg.message),
-                max_message_bytes=self.settings.limits.max_message_bytes,
-            )
-            if row is not None:
-                for hook in self.facts_hooks:
-                    facts = hook(session, row, msg, facts)
+            member = self._member(session, row, msg)
+            facts = self._facts(session, row, msg, where, member)
             decision: Decision = self.rules.classify(msg, facts)
             record = self._new_record(msg, where, community_id, source, source_ref, digest, now)
             record.kind, record.rule = decision.kind, decision.rule
             record.member_id = member.id if member else None
             session.add(record)
             session.flush()
-            ctx = Context(
-                session=session,
-                settings=self.settings,
-                community=where.community,
-                community_row=row,
-                member=member,
-                msg=msg,
-                facts=facts,
-                decision=decision,
-                record=record,
-                clock=self.clock,
-                renderer=self.renderer,
-            )
-            outcome: Outcome = HANDLERS[decision.kind](ctx)
+            outcome = self._run_handler(session, row, member, msg, facts, decision, record)
             record.status, record.reason = outcome.status, _clip(outcome.reason, 2000)
             checkpoint("pipeline-before-commit")
             return IngestResult(outcome.status, record.id, decision.kind, outcome.reason), decision.rule

@@ -40,8 +40,14 @@ class RuleChain:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
 
-    def classify(self, msg: ParsedMessage, facts: Facts) -> Decision:
+    def classify(
+        self, msg: ParsedMessage, facts: Facts, skip_kinds: frozenset[str] = frozenset()
+    ) -> Decision:
+        """The first matching rule's kind; rules yielding `skip_kinds` are passed over (a
+        facilitator's approval releases a held post from the holding rules, not from the rest)."""
         for rule in self.rules:
+            if rule.kind in skip_kinds:
+                continue
             if all(t.holds(msg, facts) for t in rule.tests):
                 return Decision(rule.kind, rule.name)
         # The loader insists on a final catch-all, so this is only reached by hand-built chains.

@@ -22,7 +22,7 @@ def _token_and_rest(ctx: Context, args: str) -> tuple[str | None, str]:
 
 
 def _decide(ctx: Context, args: str, action: str) -> CommandResult:
-    assert ctx.community is not None and ctx.community_row is not None
+    assert ctx.community is not None and ctx.community_row is not None and ctx.release is not None
     token, rest = _token_and_rest(ctx, args)
     if token is None:
         return refused(t(ctx, f"{action}: which held post? Reply to the moderation mail, or write '{action} <code>'",
@@ -32,7 +32,7 @@ def _decide(ctx: Context, args: str, action: str) -> CommandResult:
         summary = held_mod.decide(
             ctx.session, ctx.renderer, community=ctx.community, community_row=ctx.community_row,
             pol=pol(ctx), item=item, action=action, by=ctx.msg.sender_email, note=rest, now=ctx.now,
-            clock=ctx.clock,
+            clock=ctx.clock, release=ctx.release,
         )
     except held_mod.HeldError as exc:
         return refused(str(exc))

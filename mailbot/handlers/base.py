@@ -30,6 +30,8 @@ class Context:
     record: Message
     clock: Clock
     renderer: Renderer
+    # Handles a stored, held message as approved (Pipeline.release bound to this session).
+    release: Callable[[Message], Outcome] | None = None
 
     @property
     def now(self) -> datetime:

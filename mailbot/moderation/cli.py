@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 from mailbot.config import ROLES, Settings
@@ -63,7 +64,7 @@ def cmd_held(settings: Settings, args: argparse.Namespace) -> int:
                 session, app.renderer, community=community, community_row=row,
                 pol=policy(settings, community), item=item, action=args.action,
                 by=args.by, note=" ".join(getattr(args, "reason", []) or []), now=app.clock.now(),
-                clock=app.clock,
+                clock=app.clock, release=functools.partial(app.pipeline.release, session),
             )
         except held_mod.HeldError as exc:
             raise CliError(str(exc)) from None

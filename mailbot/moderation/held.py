@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,16 +12,16 @@ from sqlalchemy.orm import Session
 from mailbot import members as members_mod
 from mailbot.clock import Clock
 from mailbot.config import CommunitySettings
-from mailbot.mail.compose import list_copy
-from mailbot.mail.parse import parse_message
 from mailbot.moderation.models import HeldItem
 from mailbot.moderation.policy import Policy
 from mailbot.moderation.roles import roles_with
 from mailbot.moderation.tokens import new_token
 from mailbot.notices import recently_noticed, send_mail, send_notice
-from mailbot.outbox import Recipient, enqueue
 from mailbot.render import Renderer
 from mailbot.store.models import Community, Member, Message, NoticeLog
+
+if TYPE_CHECKING:  # annotations only: the handlers package imports this module
+    from mailbot.handlers.base import Outcome
 
 DECISIONS = ("approve", "reject", "discard")
 
@@ -138,45 +140,6 @@ def find(session: Session, community_id: int, token_or_id: str) -> HeldItem:
     return item
 
 
-def release_post(
-    session: Session, *, community: CommunitySettings, community_row: Community, record: Message, now: datetime
-) -> int:
-    """Send an approved post to the members, as the post handler would have; returns recipients."""
-    msg = parse_message(record.raw)
-    sender = msg.sender_email
-    rows = session.execute(
-        select(Member.id, Member.email, Member.verp_token).where(
-            Member.community_id == community_row.id, Member.status == "active", Member.delivery == "each"
-        )
-    ).all()
-    recipients = [
-        Recipient(email, mid, token) for mid, email, token in rows if community.echo_to_sender or email != sender
-    ]
-    from_ = msg.from_
-    data = list_copy(
-        msg.message,
-        community=community,
-        subject=msg.subject,
-        from_name=from_.name if from_ else "",
-        from_email=sender,
-    )
-    enqueue(
-        session,
-        community_id=community_row.id,
-        kind="list-copy",
-        data=data,
-        recipients=recipients,
-        mail_from=community.bounces_address,
-        verp=community.verp,
-        now=now,
-        source_message_id=record.id,
-    )
-    author = session.scalar(select(Member).where(Member.community_id == community_row.id, Member.email == sender))
-    if author is not None:
-        author.last_post_at = now
-    return len(recipients)
-
-
 def _tell_sender(
     session: Session,
     renderer: Renderer,
@@ -219,6 +182,7 @@ def decide(
     note: str,
     now: datetime,
     clock: Clock,
+    release: Callable[[Message], Outcome],
 ) -> str:
     """Apply approve/reject/discard to a pending item; returns a one-line summary."""
     if action not in DECISIONS:
@@ -238,11 +202,10 @@ def decide(
             return f"approved: {item.sender} joined"
         if record is None:
             raise HeldError(f"held item {item.token} has no stored message")
-        count = release_post(session, community=community, community_row=community_row, record=record, now=now)
-        # It is a post now (the rule that held it stays recorded), so it counts as one.
-        record.kind = "post"
-        record.status, record.reason = "processed", f"approved by {by}; distributed to {count} members"
-        return f"approved: {item.subject!r} from {item.sender} sent to {count} members"
+        # Handled as if it had not been held: a question opens its thread, a reply joins one.
+        outcome = release(record)
+        record.reason = f"approved by {by}; {outcome.reason}"[:2000]
+        return f"approved: {item.subject!r} from {item.sender}: {outcome.reason}"
     if action == "reject":
         item.status = "rejected"
         if record is not None:
