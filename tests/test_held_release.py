@@ -6,7 +6,9 @@ from sqlalchemy import select
 
 from mailbot.knowledge.models import Thread
 from mailbot.store.models import Message
-from tests.test_commands_support import Bot, bot  # noqa: F401  (fixture)
+from tests.test_commands_support import Bot
+
+pytest_plugins = ("tests.test_commands_support",)  # the `bot` fixture
 
 
 def _approve_held(bot: Bot) -> None:
@@ -14,7 +16,7 @@ def _approve_held(bot: Bot) -> None:
     bot.command("somchai@example.net", "อนุมัติ", subject=f"ตอบกลับ: {subject}")
 
 
-def test_approved_question_from_a_guest_opens_a_numbered_thread(bot: Bot) -> None:  # noqa: F811
+def test_approved_question_from_a_guest_opens_a_numbered_thread(bot: Bot) -> None:
     bot.post("guest@example.com", "ถาม: ลงโปรแกรมแอนตี้ไวรัสตัวไหนดี", "เครื่องที่บ้านช้ามากค่ะ")
     _approve_held(bot)
     [copy] = bot.outbox("list-copy", new=False)
@@ -27,7 +29,7 @@ def test_approved_question_from_a_guest_opens_a_numbered_thread(bot: Bot) -> Non
     assert record.reason.startswith("approved by somchai@example.net")
 
 
-def test_approved_plain_post_is_still_a_post(bot: Bot) -> None:  # noqa: F811
+def test_approved_plain_post_is_still_a_post(bot: Bot) -> None:
     bot.post("guest@example.com", "Our AAR template", "Sharing our template.")
     _approve_held(bot)
     [copy] = bot.outbox("list-copy", new=False)
