@@ -44,7 +44,8 @@ class DbWatermarks:
     def get(self, account: str, folder: str) -> tuple[int, int] | None:
         with self.sessions() as session:
             row = session.get(ImapWatermark, (account, folder))
-            return (row.uidvalidity, row.last_uid) if row else None
+            # A row made by touch() before the first fetch records a poll, not a watermark.
+            return (row.uidvalidity, row.last_uid) if row and row.uidvalidity else None
 
     def set(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
         with self.sessions() as session, session.begin():
