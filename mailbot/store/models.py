@@ -96,6 +96,9 @@ class Message(Base):
         Index("ix_messages_hash", "content_hash"),
         Index("ix_messages_status", "status"),
         Index("ix_messages_community_received", "community_id", "received_at"),
+        # Per-sender rate limits and "first post of a member" look-ups (moderation facts).
+        Index("ix_messages_sender_recent", "community_id", "from_email", "received_at"),
+        Index("ix_messages_member_status", "member_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
