@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.clock import Clock
@@ -72,6 +73,7 @@ class Deliverer:
         # this many are sent again (one or two per parallel connection, i.e. those in flight).
         self.per_round = settings.connections * settings.inflight_per_connection
         self.wake = threading.Event()
+        self._unrecorded: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, Outbox]] | None = None
 
     def _claim(self, session: Session, now: datetime) -> list[_Due]:
         due = (OutboxRecipient.status == "pending", OutboxRecipient.next_attempt_at <= now)
@@ -190,6 +192,23 @@ class Deliverer:
         for rows in by_shape.values():
             session.execute(update(OutboxRecipient), rows)
 
+    def _record(
+        self,
+        session: Session,
+        groups: Sequence[list[_Due]],
+        results: Sequence[SendResult],
+        boxes: dict[int, Outbox],
+        stats: DeliveryStats,
+    ) -> None:
+        try:
+            with session.begin():
+                self._apply(session, groups, results, boxes, self.clock.now(), stats)
+        except OperationalError:
+            # Sent, but the database cannot take the outcome (disk full, locked): keep it in
+            # memory and record it first thing next round, so nothing is sent twice because of it.
+            self._unrecorded = (groups, results, boxes)
+            raise
+
     def deliver_due(self) -> DeliveryStats:
         """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""
         stats = DeliveryStats()
@@ -207,6 +226,10 @@ class Deliverer:
                     checkpoint("after-smtp-send")
                     self._apply(session, groups, results, boxes, self.clock.now(), stats)
             else:
+                if self._unrecorded is not None:
+                    # Outcomes of a round whose recording failed: record them before sending more.
+                    pending_outcome, self._unrecorded = self._unrecorded, None
+                    self._record(session, *pending_outcome, stats)
                 # SQLite has one writer: claim, send outside any write lock, then record briefly.
                 with session.begin():
                     due = self._claim(session, now)
@@ -225,8 +248,7 @@ class Deliverer:
                     checkpoint("deliver-after-claim")
                 results = self.sender.send_many(envelopes)
                 checkpoint("after-smtp-send")  # sent, status not yet recorded
-                with session.begin():
-                    self._apply(session, groups, results, boxes, self.clock.now(), stats)
+                self._record(session, groups, results, boxes, stats)
         checkpoint("deliver-after-record")
         if stats.deferred:
             log.warning("deferred %d recipients: %s", stats.deferred, stats.errors[0])

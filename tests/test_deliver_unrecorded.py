@@ -1,0 +1,63 @@
+"""Outcomes that could not be recorded (database locked or full) are kept and recorded first:
+the delivery loop never sends a message again just because the database said no once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
+
+from mailbot.mail.smtp import Envelope, SendResult, SmtpSender
+from mailbot.store.models import OutboxRecipient
+from tests.helpers import add_members, make_app, member_mail, settings_for
+
+
+class LockAfterSend:
+    """Our Sender interface around the real SMTP sender: after the first send, a second SQLite
+    connection takes the write lock, as another writer (or a full disk) would make writes fail."""
+
+    def __init__(self, inner: SmtpSender, db_path: str) -> None:
+        self.inner, self.db_path = inner, db_path
+        self.blocker: sqlite3.Connection | None = None
+
+    def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        results = self.inner.send_many(envelopes)
+        if self.blocker is None:
+            self.blocker = sqlite3.connect(self.db_path, isolation_level=None)
+            self.blocker.execute("BEGIN IMMEDIATE")
+        return results
+
+    def release(self) -> None:
+        assert self.blocker is not None
+        self.blocker.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_unrecorded_outcomes_are_recorded_not_resent(tmp_path: Path, smtp_sink: Any) -> None:
+    db = tmp_path / "bot.db"
+    settings = settings_for(f"sqlite:///{db}", tmp_path, smtp_port=smtp_sink.port)
+    sender = LockAfterSend(SmtpSender(settings.smtp), str(db))
+    app = make_app(settings, sender=sender)
+
+    @event.listens_for(app.engine, "connect")
+    def short_wait(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA busy_timeout=200")  # fail fast instead of waiting 30 s
+
+    app.engine.dispose()
+    add_members(app, ("a@example.org", "A"), ("b@example.org", "B"), ("c@example.org", "C"))
+    app.ingest(member_mail("a@example.org", "once only", "x"), source="test", source_ref="u1")
+    with pytest.raises(OperationalError, match="locked"):
+        app.deliverer.deliver_due()
+    assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]
+    sender.release()
+    app.deliverer.drain()
+    assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]  # not sent again
+    with app.sessions() as s:
+        assert set(s.scalars(select(OutboxRecipient.status))) == {"sent"}
