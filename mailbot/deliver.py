@@ -7,6 +7,7 @@ with `FOR UPDATE SKIP LOCKED`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -14,8 +15,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, Update, bindparam, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +30,9 @@ from mailbot.store.db import is_postgres
 from mailbot.store.models import Outbox, OutboxRecipient
 
 log = logging.getLogger("mailbot.deliver")
+# SQLite: delivery rounds read per claim. Claiming costs as much as a round's sending, and only
+# the rounds' commits bound re-sends, so several rounds share one claim (each still commits).
+_ROUNDS_PER_CLAIM = 32
 
 
 @dataclass
@@ -49,6 +54,23 @@ class _Due:
     address: str
     verp_token: str
     attempts: int
+
+
+def _recipients_table() -> Table:
+    table = OutboxRecipient.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@functools.lru_cache(maxsize=16)
+def _update_by_id(shape: tuple[str, ...]) -> Update:
+    """UPDATE outbox_recipients SET <shape> WHERE id = :_id, built once per shape.
+
+    Core executemany by primary key: the ORM's bulk update cost more than the SQL itself, and
+    the statement is the same every round."""
+    table = _recipients_table()
+    values: dict[str, Any] = {k: bindparam(k) for k in shape if k != "id"}
+    return update(table).where(table.c.id == bindparam("_id")).values(values)
 
 
 def backoff(settings: SmtpSettings, attempts: int) -> timedelta:
@@ -75,20 +97,24 @@ class Deliverer:
         self.wake = threading.Event()
         self._unrecorded: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, Outbox]] | None = None
 
-    def _claim(self, session: Session, now: datetime) -> list[_Due]:
+    def _claim(self, session: Session, now: datetime, rounds: int = 1) -> list[_Due]:
         due = (OutboxRecipient.status == "pending", OutboxRecipient.next_attempt_at <= now)
+        # Oldest due first, in the order of the due index (status, next_attempt_at, id): the
+        # database reads just the rows it returns. Ordering by id alone made it sort every
+        # pending row on every round, so a large fan-out took time quadratic in its size.
+        order = (OutboxRecipient.next_attempt_at, OutboxRecipient.id)
         # Peek at the next due row: a VERP fan-out needs one row per envelope, a batched one
         # batch_size rows per envelope. Claiming just one round's worth keeps reads small.
         verp = session.scalar(
             select(Outbox.verp)
             .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
             .where(*due)
-            .order_by(OutboxRecipient.id)
+            .order_by(*order)
             .limit(1)
         )
         if verp is None:
             return []
-        limit = self.per_round if verp else self.per_round * self.settings.batch_size
+        limit = (self.per_round if verp else self.per_round * self.settings.batch_size) * rounds
         query = (
             select(
                 OutboxRecipient.id,
@@ -98,7 +124,7 @@ class Deliverer:
                 OutboxRecipient.attempts,
             )
             .where(*due)
-            .order_by(OutboxRecipient.id)
+            .order_by(*order)
             .limit(limit)
         )
         if is_postgres(session):
@@ -106,7 +132,7 @@ class Deliverer:
         return [_Due(*row) for row in session.execute(query)]
 
     def _envelopes(
-        self, session: Session, due: Sequence[_Due]
+        self, session: Session, due: Sequence[_Due], rounds: int = 1
     ) -> tuple[list[Envelope], list[list[_Due]], dict[int, Outbox]]:
         outbox_ids = sorted({d.outbox_id for d in due})
         boxes = {
@@ -131,8 +157,9 @@ class Deliverer:
                     chunk = rows[i : i + size]
                     envelopes.append(Envelope(box.mail_from, [d.address for d in chunk], box.data))
                     groups.append(chunk)
-        # Rows beyond one round stay pending (unlocked at commit) for the next round.
-        return envelopes[: self.per_round], groups[: self.per_round], boxes
+        # Rows beyond the rounds asked for stay pending (unlocked at commit) for the next claim.
+        n = self.per_round * rounds
+        return envelopes[:n], groups[:n], boxes
 
     def _apply(
         self,
@@ -189,8 +216,10 @@ class Deliverer:
         by_shape: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
         for u in updates:
             by_shape[tuple(sorted(u))].append(u)
-        for rows in by_shape.values():
-            session.execute(update(OutboxRecipient), rows)
+        conn = session.connection()
+        for shape, rows in by_shape.items():
+            params = [{"_id": u["id"], **{k: v for k, v in u.items() if k != "id"}} for u in rows]
+            conn.execute(_update_by_id(shape), params)
 
     def _record(
         self,
@@ -208,6 +237,16 @@ class Deliverer:
             # memory and record it first thing next round, so nothing is sent twice because of it.
             self._unrecorded = (groups, results, boxes)
             raise
+
+    def _count_attempt(self, session: Session, groups: Sequence[list[_Due]]) -> None:
+        # Besides being true, this commit proves the database can still be written before sending.
+        sending = [d.id for group in groups for d in group]
+        table = _recipients_table()
+        # Core, not ORM: nothing is loaded in the session to keep in step, and the ORM's
+        # bookkeeping cost more than the statement itself.
+        session.connection().execute(
+            update(table).where(table.c.id.in_(sending)).values(attempts=table.c.attempts + 1)
+        )
 
     def deliver_due(self) -> DeliveryStats:
         """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""
@@ -232,23 +271,36 @@ class Deliverer:
                     self._record(session, *pending_outcome, stats)
                 # SQLite has one writer: claim, send outside any write lock, then record briefly.
                 with session.begin():
-                    due = self._claim(session, now)
+                    due = self._claim(session, now, _ROUNDS_PER_CLAIM)
                     if not due:
                         return stats
-                    envelopes, groups, boxes = self._envelopes(session, due)
-                    # Count the attempt before sending. Besides being true, this commit proves
-                    # the database can still be written: on a full disk nothing is sent whose
-                    # outcome could not be recorded (and would be sent again later).
-                    sending = [d.id for group in groups for d in group]
-                    session.execute(
-                        update(OutboxRecipient)
-                        .where(OutboxRecipient.id.in_(sending))
-                        .values(attempts=OutboxRecipient.attempts + 1)
-                    )
+                    envelopes, groups, boxes = self._envelopes(session, due, _ROUNDS_PER_CLAIM)
+                # Round by round: one commit records the last round's outcome and counts this
+                # round's attempt, then this round is sent. At most one round is ever sent but
+                # unrecorded (the bound on re-sends after a crash), and the attempt is counted
+                # before sending: on a full disk nothing is sent whose outcome could not be recorded.
+                last: tuple[list[list[_Due]], list[SendResult]] | None = None
+                for start in range(0, len(envelopes), self.per_round):
+                    envs = envelopes[start : start + self.per_round]
+                    grps = groups[start : start + self.per_round]
+                    try:
+                        with session.begin():
+                            if last is not None:
+                                self._apply(session, last[0], last[1], boxes, self.clock.now(), stats)
+                            self._count_attempt(session, grps)
+                    except OperationalError:
+                        if last is not None:
+                            self._unrecorded = (last[0], last[1], boxes)
+                        raise
+                    last = None
                     checkpoint("deliver-after-claim")
-                results = self.sender.send_many(envelopes)
-                checkpoint("after-smtp-send")  # sent, status not yet recorded
-                self._record(session, groups, results, boxes, stats)
+                    results = self.sender.send_many(envs)
+                    checkpoint("after-smtp-send")  # sent, status not yet recorded
+                    last = (grps, results)
+                    if not any(r.accepted or r.perm_failed for r in results):
+                        break  # nothing got through (relay down?): leave the rest for later
+                if last is not None:
+                    self._record(session, last[0], last[1], boxes, stats)
         checkpoint("deliver-after-record")
         if stats.deferred:
             log.warning("deferred %d recipients: %s", stats.deferred, stats.errors[0])

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import literal, select, text, union_all
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -138,17 +138,22 @@ class Pipeline:
     def _duplicate_of(
         self, session: Session, community_id: int | None, msg: ParsedMessage, digest: str
     ) -> int | None:
-        if msg.message_id:
-            query = select(Message.id).where(Message.message_id == msg.message_id[:998])
-            query = query.where(
-                Message.community_id == community_id
-                if community_id is not None
-                else Message.community_id.is_(None)
-            )
-            hit = session.scalar(query.limit(1))
-            if hit is not None:
-                return hit
-        return session.scalar(select(Message.id).where(Message.content_hash == digest).limit(1))
+        """The stored copy of this message: same Message-ID in the community, else same bytes.
+
+        One statement (a round trip each on PostgreSQL): both look-ups are index probes, and the
+        Message-ID hit wins over a content-hash hit, as when they were asked one after the other.
+        """
+        by_hash = select(Message.id, literal(1).label("rank")).where(Message.content_hash == digest).limit(1)
+        if not msg.message_id:
+            return session.scalar(select(by_hash.subquery().c.id))
+        by_id = select(Message.id, literal(0).label("rank")).where(
+            Message.message_id == msg.message_id[:998],
+            Message.community_id == community_id
+            if community_id is not None
+            else Message.community_id.is_(None),
+        ).limit(1)
+        both = union_all(select(by_id.subquery()), select(by_hash.subquery())).subquery()
+        return session.scalar(select(both.c.id).order_by(both.c.rank).limit(1))
 
     def _new_record(
         self,

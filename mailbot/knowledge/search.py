@@ -19,6 +19,8 @@ from mailbot.knowledge.segment import segment, tokens
 # Field weights. SQLite bm25 takes one per column; PostgreSQL ts_rank takes {D, C, B, A}.
 _BM25 = "bm25(kb_fts, 10.0, 4.0, 1.0)"
 _PG_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"
+# SQLite: matches scored by FTS5 alone before any is joined to kb_docs (see _ranked_sqlite_top).
+_CANDIDATES = 100
 _EN_STOP = frozenset(
     ["a", "an", "the", "to", "of", "is", "are", "was", "be", "in", "on", "at", "for", "with", "and", "or", "my", "me", "i", "we", "you", "it", "this", "that", "how", "what", "why", "when", "where", "do", "does", "can", "could", "please"]
 )
@@ -131,6 +133,9 @@ def _ranked(
         )
         params["q"] = _match_pg(terms, any_term)
     else:
+        quick = _ranked_sqlite_top(session, community_id, terms, any_term, limit, entries_only, include_hidden)
+        if quick is not None:
+            return quick
         where_visible = "" if include_hidden else " AND d.visible = 1"
         sql = (
             f"SELECT d.kind, d.ref_id, d.solved, -{_BM25} AS score "
@@ -141,6 +146,55 @@ def _ranked(
         params["q"] = _match_sqlite(terms, any_term)
     rows = session.execute(text(sql), params).all()
     return [(str(k), int(r), bool(s), float(sc)) for k, r, s, sc in rows]
+
+
+def _ranked_sqlite_top(
+    session: Session,
+    community_id: int,
+    terms: list[str],
+    any_term: bool,
+    limit: int,
+    entries_only: bool,
+    include_hidden: bool,
+) -> list[tuple[str, int, bool, float]] | None:
+    """The same rows as the full SQLite query, without joining every match to kb_docs; None when
+    that cannot be shown exact (then the caller runs the full query).
+
+    FTS5 scores all matches alone (no join) and keeps the best `_CANDIDATES` by (score, id); only
+    those are joined and filtered. Any match left out ranks below all of them, so when at least
+    `limit` of the kept rows are solved and pass the filters, they are exactly the full query's
+    first `limit` rows (solved rows come first there). Joining every match cost as much as scoring it.
+    """
+    k = max(_CANDIDATES, 4 * limit)
+    params: dict[str, object] = {"q": _match_sqlite(terms, any_term), "k": k}
+    cands = session.execute(
+        text(
+            f"SELECT rowid, -{_BM25} AS score FROM kb_fts WHERE kb_fts MATCH :q "
+            "ORDER BY score DESC, rowid DESC LIMIT :k"
+        ),
+        params,
+    ).all()
+    if not cands:
+        return []
+    scores = {int(rowid): float(score) for rowid, score in cands}
+    where_visible = "" if include_hidden else " AND visible = 1"
+    where_kind = " AND kind = 'entry'" if entries_only else ""
+    ids = ", ".join(str(i) for i in scores)  # integers from the database, not user input
+    docs = session.execute(
+        text(
+            f"SELECT id, kind, ref_id, solved FROM kb_docs WHERE id IN ({ids}) "
+            f"AND community_id = :c{where_visible}{where_kind}"
+        ),
+        {"c": community_id},
+    ).all()
+    rows = sorted(
+        ((bool(solved), scores[int(i)], int(i), str(kind), int(ref)) for i, kind, ref, solved in docs),
+        reverse=True,
+    )
+    complete = len(cands) < k  # every match was a candidate: the answer is exact as it stands
+    if not complete and sum(1 for r in rows if r[0]) < limit:
+        return None
+    return [(kind, ref, solved, score) for solved, score, _, kind, ref in rows[:limit]]
 
 
 def search(

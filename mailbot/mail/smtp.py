@@ -185,32 +185,21 @@ def _transaction(smtp: smtplib.SMTP, env: Envelope, wire: bytes, result: SendRes
     replied = False
     try:
         if smtp.has_extn("pipelining"):
-            # RFC 2920: MAIL and all RCPTs in one write, then read the replies in order.
-            _send(smtp, mail_cmd + b"".join(rcpt_cmds), replied)
-            mail_code, mail_msg = _reply(smtp, replied)
-            replied = True
-            rcpt_replies = []
-            for _ in rcpts:
+            _pipelined(smtp, rcpts, mail_cmd + b"".join(rcpt_cmds), wire, result)
+            return
+        _send(smtp, mail_cmd, replied)
+        mail_code, mail_msg = _reply(smtp, replied)
+        replied = True
+        rcpt_replies = []
+        if mail_code == 250:
+            for cmd in rcpt_cmds:
+                _send(smtp, cmd, replied)
                 rcpt_replies.append(_reply(smtp, replied))
-        else:
-            _send(smtp, mail_cmd, replied)
-            mail_code, mail_msg = _reply(smtp, replied)
-            replied = True
-            rcpt_replies = []
-            if mail_code == 250:
-                for cmd in rcpt_cmds:
-                    _send(smtp, cmd, replied)
-                    rcpt_replies.append(_reply(smtp, replied))
         if mail_code != 250:
             _fail(result, rcpts, mail_code, _reply_text(mail_code, mail_msg))
             _rset(smtp)
             return
-        ok: list[str] = []
-        for r, (code, msg) in zip(rcpts, rcpt_replies, strict=True):
-            if code in (250, 251):
-                ok.append(r)
-            else:
-                _fail(result, [r], code, _reply_text(code, msg))
+        ok = _accepted_rcpts(result, rcpts, rcpt_replies)
         pending = ok
         if not ok:
             _rset(smtp)
@@ -228,9 +217,63 @@ def _transaction(smtp: smtplib.SMTP, env: Envelope, wire: bytes, result: SendRes
         else:
             _fail(result, ok, code, _reply_text(code, msg))
     except _Dropped as exc:
-        for r in pending:
-            if r not in result.perm_failed and r not in result.temp_failed:
-                result.temp_failed[r] = exc.text
+        _fail_pending(result, pending, exc)
+        raise
+
+
+def _accepted_rcpts(result: SendResult, rcpts: Sequence[str], replies: Sequence[tuple[int, bytes]]) -> list[str]:
+    """The recipients the server took; the others get their reply in `result`."""
+    ok: list[str] = []
+    for r, (code, msg) in zip(rcpts, replies, strict=True):
+        if code in (250, 251):
+            ok.append(r)
+        else:
+            _fail(result, [r], code, _reply_text(code, msg))
+    return ok
+
+
+def _fail_pending(result: SendResult, pending: Sequence[str], exc: _Dropped) -> None:
+    for r in pending:
+        if r not in result.perm_failed and r not in result.temp_failed:
+            result.temp_failed[r] = exc.text
+
+
+def _pipelined(smtp: smtplib.SMTP, rcpts: list[str], commands: bytes, wire: bytes, result: SendResult) -> None:
+    """RFC 2920: MAIL, every RCPT and DATA in one write (DATA may end a group), then the replies
+    in order: one round trip before the message instead of two. If DATA is accepted although
+    no recipient was, the message is ended at once with a lone dot (RFC 2920 section 3.1)."""
+    pending = list(rcpts)
+    replied = False
+    try:
+        _send(smtp, commands + b"DATA\r\n", replied)
+        mail_code, mail_msg = _reply(smtp, replied)
+        replied = True
+        rcpt_replies = [_reply(smtp, replied) for _ in rcpts]
+        data_code, data_msg = _reply(smtp, replied)
+        if mail_code != 250:
+            _fail(result, rcpts, mail_code, _reply_text(mail_code, mail_msg))
+            ok: list[str] = []
+        else:
+            ok = _accepted_rcpts(result, rcpts, rcpt_replies)
+        pending = ok
+        if data_code == 354 and not ok:
+            _send(smtp, b".\r\n", replied)
+            _reply(smtp, replied)  # a message to nobody: its reply means nothing
+        if not ok:
+            _rset(smtp)
+            return
+        if data_code != 354:
+            _fail(result, ok, data_code, _reply_text(data_code, data_msg))
+            _rset(smtp)
+            return
+        _send(smtp, wire, replied)
+        code, msg = _reply(smtp, replied)
+        if code == 250:
+            result.accepted.extend(ok)
+        else:
+            _fail(result, ok, code, _reply_text(code, msg))
+    except _Dropped as exc:
+        _fail_pending(result, pending, exc)
         raise
 
 
