@@ -97,7 +97,7 @@ class Message(Base):
         Index("ix_messages_status", "status"),
         Index("ix_messages_community_received", "community_id", "received_at"),
         # Per-sender rate limits and "first post of a member" look-ups (moderation facts).
-        Index("ix_messages_sender_recent", "community_id", "from_email", "received_at"),
+        Index("ix_messages_sender_recent", "community_id", "from_email", "address_role", "received_at"),
         Index("ix_messages_member_status", "member_id", "status"),
     )
 

@@ -17,7 +17,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_messages_sender_recent", "messages", ["community_id", "from_email", "received_at"]
+        "ix_messages_sender_recent",
+        "messages",
+        ["community_id", "from_email", "address_role", "received_at"],  # covers the rate counts
     )
     op.create_index("ix_messages_member_status", "messages", ["member_id", "status"])
 
