@@ -210,15 +210,20 @@ def _transaction(smtp: smtplib.SMTP, env: Envelope, wire: bytes, result: SendRes
             _fail(result, ok, code, _reply_text(code, msg))
             _rset(smtp)
             return
-        _send(smtp, wire, replied)
-        code, msg = _reply(smtp, replied)
-        if code == 250:
-            result.accepted.extend(ok)
-        else:
-            _fail(result, ok, code, _reply_text(code, msg))
+        _message(smtp, wire, ok, result, replied)
     except _Dropped as exc:
         _fail_pending(result, pending, exc)
         raise
+
+
+def _message(smtp: smtplib.SMTP, wire: bytes, ok: list[str], result: SendResult, replied: bool) -> None:
+    """After 354: the message itself; its final reply decides for every accepted recipient."""
+    _send(smtp, wire, replied)
+    code, msg = _reply(smtp, replied)
+    if code == 250:
+        result.accepted.extend(ok)
+    else:
+        _fail(result, ok, code, _reply_text(code, msg))
 
 
 def _accepted_rcpts(result: SendResult, rcpts: Sequence[str], replies: Sequence[tuple[int, bytes]]) -> list[str]:
@@ -266,12 +271,7 @@ def _pipelined(smtp: smtplib.SMTP, rcpts: list[str], commands: bytes, wire: byte
             _fail(result, ok, data_code, _reply_text(data_code, data_msg))
             _rset(smtp)
             return
-        _send(smtp, wire, replied)
-        code, msg = _reply(smtp, replied)
-        if code == 250:
-            result.accepted.extend(ok)
-        else:
-            _fail(result, ok, code, _reply_text(code, msg))
+        _message(smtp, wire, ok, result, replied)
     except _Dropped as exc:
         _fail_pending(result, pending, exc)
         raise
