@@ -130,3 +130,20 @@ def test_queries_with_punctuation_and_quotes_never_break(kb: Any) -> None:
     for q in ['"', "AND OR NOT", "*", "'; DROP TABLE kb_docs; --", "NEAR(a b)", "เครื่องพิมพ์\"", "!!!", ""]:
         _numbers(kb, q)  # must not raise
     assert _numbers(kb, "เครื่องพิมพ์\"") == [1]
+
+
+def test_beginning_of_a_word_is_tried_when_nothing_matches_exactly(db_url: str, tmp_path: Path) -> None:
+    app = make_app(settings_for(db_url, tmp_path))
+    with transaction(app.sessions) as s:
+        cid = community_row(s, "km-it").id
+        e = KbEntry(
+            community_id=cid, number=1, title="ปริ้นเตอร์ชั้นสองกระดาษติด", question="กระดาษติดบ่อย",
+            answer="ใช้กระดาษ 80 แกรม", status="published", topic="", created_at=START, updated_at=START,
+        )
+        s.add(e)
+        s.flush()
+        index_entry(s, e)
+    app.cid = cid  # type: ignore[attr-defined]
+    assert _numbers(app, "ปริ้น") == [1]  # only the beginning of ปริ้นเตอร์
+    assert _numbers(app, "ปริ้นเตอร์") == [1]
+    assert _numbers(app, "สแกนเนอร์") == []

@@ -102,13 +102,15 @@ def unindex(session: Session, kind: str, ref_id: int) -> None:
 
 
 # -- querying ----------------------------------------------------------------------------------
-def _match_sqlite(terms: list[str], any_term: bool) -> str:
-    quoted = [f'"{t}"' for t in terms]  # tokens never contain '"': segment() keeps word chars only
+def _match_sqlite(terms: list[str], any_term: bool, prefix: bool = False) -> str:
+    # tokens never contain '"': segment() keeps word chars only
+    quoted = [f'"{t}" *' if prefix else f'"{t}"' for t in terms]
     return (" OR " if any_term else " ").join(quoted)
 
 
-def _match_pg(terms: list[str], any_term: bool) -> str:
-    return (" | " if any_term else " & ").join(f"'{t}'" for t in terms)
+def _match_pg(terms: list[str], any_term: bool, prefix: bool = False) -> str:
+    suffix = ":*" if prefix else ""
+    return (" | " if any_term else " & ").join(f"'{t}'{suffix}" for t in terms)
 
 
 def _ranked(
@@ -119,6 +121,7 @@ def _ranked(
     limit: int,
     entries_only: bool,
     include_hidden: bool,
+    prefix: bool = False,
 ) -> list[tuple[str, int, bool, float]]:
     bind = session.get_bind()
     where_kind = " AND d.kind = 'entry'" if entries_only else ""
@@ -131,9 +134,11 @@ def _ranked(
             f"WHERE d.tsv @@ q AND d.community_id = :c{where_visible}{where_kind} "
             "ORDER BY d.solved DESC, score DESC, d.id DESC LIMIT :n"
         )
-        params["q"] = _match_pg(terms, any_term)
+        params["q"] = _match_pg(terms, any_term, prefix)
     else:
-        quick = _ranked_sqlite_top(session, community_id, terms, any_term, limit, entries_only, include_hidden)
+        quick = _ranked_sqlite_top(
+            session, community_id, terms, any_term, limit, entries_only, include_hidden, prefix
+        )
         if quick is not None:
             return quick
         where_visible = "" if include_hidden else " AND d.visible = 1"
@@ -143,7 +148,7 @@ def _ranked(
             f"WHERE kb_fts MATCH :q AND d.community_id = :c{where_visible}{where_kind} "
             "ORDER BY d.solved DESC, score DESC, d.id DESC LIMIT :n"
         )
-        params["q"] = _match_sqlite(terms, any_term)
+        params["q"] = _match_sqlite(terms, any_term, prefix)
     rows = session.execute(text(sql), params).all()
     return [(str(k), int(r), bool(s), float(sc)) for k, r, s, sc in rows]
 
@@ -156,6 +161,7 @@ def _ranked_sqlite_top(
     limit: int,
     entries_only: bool,
     include_hidden: bool,
+    prefix: bool = False,
 ) -> list[tuple[str, int, bool, float]] | None:
     """The same rows as the full SQLite query, without joining every match to kb_docs; None when
     that cannot be shown exact (then the caller runs the full query).
@@ -166,7 +172,7 @@ def _ranked_sqlite_top(
     first `limit` rows (solved rows come first there). Joining every match cost as much as scoring it.
     """
     k = max(_CANDIDATES, 4 * limit)
-    params: dict[str, object] = {"q": _match_sqlite(terms, any_term), "k": k}
+    params: dict[str, object] = {"q": _match_sqlite(terms, any_term, prefix), "k": k}
     cands = session.execute(
         text(
             f"SELECT rowid, -{_BM25} AS score FROM kb_fts WHERE kb_fts MATCH :q "
@@ -217,6 +223,11 @@ def search(
         rows = _ranked(session, community_id, terms, mode, limit, entries_only, include_hidden)
         if rows:
             break
+    if not rows and any_term is None:
+        # Nothing for the words as written: try them as beginnings of words, so IT slang finds
+        # its longer forms (ปริ้น -> ปริ้นเตอร์, wifi -> wifi6). Only here, so ranking of
+        # ordinary queries never changes.
+        rows = _ranked(session, community_id, terms, False, limit, entries_only, include_hidden, True)
     return _hits(session, rows)
 
 
