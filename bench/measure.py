@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def rss_mib(pid: int | str = "self", key: str = "VmRSS") -> float:
@@ -16,6 +19,18 @@ def rss_mib(pid: int | str = "self", key: str = "VmRSS") -> float:
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM (the way an operator stops mailbot), SIGKILL after 30 s; close its stderr pipe."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
 
 
 def reset_peak_rss() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 
 from mailbot.classify.chain import RuleChain
+from mailbot.classify.facts import FactsHook
 from mailbot.classify.loader import load_rules
 from mailbot.clock import Clock, SystemClock
 from mailbot.config import Settings
@@ -24,11 +25,12 @@ from mailbot.jobs import start_scheduler
 from mailbot.knowledge.threads import thread_facts
 from mailbot.knowledge.topics import TopicError, load_topics
 from mailbot.mail.contracts import IngestResult
+from mailbot.mail.identity import match_address
 from mailbot.mail.imap import ImapSource
 from mailbot.mail.inbound_smtp import InboundSmtpServer
 from mailbot.mail.smtp import Sender, make_sender
 from mailbot.moderation.facts import moderation_facts_hook
-from mailbot.pipeline import FactsHook, Pipeline
+from mailbot.pipeline import Pipeline
 from mailbot.render import Renderer
 from mailbot.store.db import make_engine, make_session_factory, transaction, upgrade
 from mailbot.store.queries import DbWatermarks, sync_communities
@@ -103,13 +105,8 @@ class App:
         return sources
 
     def inbound_server(self) -> InboundSmtpServer:
-        own = set()
-        for c in self.settings.communities:
-            own.update({c.address, c.request_address, c.owner_address})
-
         def accept(address: str) -> bool:
-            from mailbot.mail.identity import match_address
-
+            # RCPT for any of our addresses (group, -request, -bounces+TOKEN, -owner, +tag).
             return match_address(address, self.settings.communities) is not None
 
         return InboundSmtpServer(self.settings.inbound_smtp, self.ingest, accept_rcpt=accept)

@@ -73,15 +73,18 @@ def add_format(p: argparse.ArgumentParser) -> None:
 
 
 # -- commands ----------------------------------------------------------------------------------
-def _app(settings: Settings, **kwargs: Any) -> Any:
+def open_app(settings: Settings, *, prepare: bool = True, **kwargs: Any) -> Any:
+    """The app for one CLI command; prepared (data validated, schema migrated) unless asked not."""
     from mailbot.app import App
 
     app = App(settings, **kwargs)
+    if prepare:
+        app.prepare()
     return app
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    app = _app(settings)
+    app = open_app(settings, prepare=False)  # check reports data problems instead of failing
     results = app.check(network=not args.offline)
     width = max(len(r.name) for r in results)
     for r in results:
@@ -120,8 +123,7 @@ def seed_demo(app: Any) -> bool:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    app = _app(settings)
-    app.prepare()
+    app = open_app(settings)
     if not settings.source_file:
         seeded = seed_demo(app)
         c = settings.communities[0]
@@ -170,8 +172,7 @@ def cmd_members(settings: Settings, args: argparse.Namespace) -> int:
     from mailbot.store.db import transaction
 
     settings.community(args.community)  # unknown community: clear error before touching the db
-    app = _app(settings)
-    app.prepare()
+    app = open_app(settings)
     with transaction(app.sessions) as session:
         row = _community(session, args.community)
         try:
@@ -234,8 +235,7 @@ def _import(session: Any, row: Any, path: Path, app: Any) -> int:
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from mailbot.store.queries import status_summary
 
-    app = _app(settings)
-    app.prepare()
+    app = open_app(settings)
     with app.sessions() as session:
         emit_one(status_summary(session), args.format)
     return 0
@@ -246,8 +246,7 @@ def cmd_messages(settings: Settings, args: argparse.Namespace) -> int:
 
     from mailbot.store.models import Message
 
-    app = _app(settings)
-    app.prepare()
+    app = open_app(settings)
     with app.sessions() as session:
         query = select(Message).order_by(Message.id.desc()).limit(args.limit)
         if args.status:
@@ -270,8 +269,7 @@ def cmd_messages(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    app = _app(settings)
-    app.prepare()
+    app = open_app(settings)
     for pk in args.ids:
         try:
             result = app.pipeline.replay(pk)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, func, select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -331,11 +331,3 @@ class Deliverer:
             if stats.attempted == 0 or stats.sent + stats.failed == 0:
                 self.wake.wait(self.settings.poll_seconds)
                 self.wake.clear()
-
-    def next_due(self) -> datetime | None:
-        with self.sessions() as session:
-            return session.scalar(
-                select(func.min(OutboxRecipient.next_attempt_at)).where(
-                    OutboxRecipient.status == "pending"
-                )
-            )

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import literal, select, text, union_all
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.classify.chain import Decision, RuleChain
-from mailbot.classify.facts import Facts, MemberFacts
+from mailbot.classify.facts import Facts, FactsHook, MemberFacts
 from mailbot.clock import Clock
 from mailbot.config import CommunitySettings, Settings
 from mailbot.faults import checkpoint
@@ -36,9 +36,6 @@ from mailbot.store.models import Community, Member, Message
 log = logging.getLogger("mailbot.pipeline")
 CONFLICT_RETRIES = 3
 
-# Hooks that add facts before classification (e.g. which thread a reply belongs to). Each gets the
-# session, the community row, the message and the facts so far, and returns the facts to use.
-FactsHook = Callable[[Session, Community, ParsedMessage, Facts], Facts]
 
 
 def content_hash(raw: bytes) -> str:

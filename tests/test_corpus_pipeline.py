@@ -65,3 +65,16 @@ def test_every_corpus_message_is_accounted_for(sqlite_url: str, tmp_path: Path, 
     # A bug in a handler must show as 'failed'; on this corpus we expect none at all.
     assert outcomes["failed"] == 0, [m.reason for m in failed][:5]
     print(f"\ncorpus: {len(items)} messages from {corpus_root()}: {dict(outcomes)}")
+
+
+def test_ci_runs_the_whole_shared_corpus() -> None:
+    # Corpus tests fall back to the bundled subset (and some skip) on a clone without ../shared;
+    # in CI, where ../shared is promised, that fallback would hide missing coverage.
+    import os
+
+    from tests.corpus_files import SHARED_CORPUS
+
+    if os.environ.get("CI") == "true":
+        assert corpus_root() == SHARED_CORPUS, f"CI must run the full corpus, got {corpus_root()}"
+    else:
+        assert corpus_root().exists()

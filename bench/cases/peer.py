@@ -7,7 +7,6 @@ mailbot runs as its own `mailbot run` process with the SMTP listener. GNU Mailma
 from __future__ import annotations
 
 import os
-import signal
 import smtplib
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from bench import setup
 from bench.context import Bench
 from bench.corpus import message
 from bench.mailman import Run as Mailman
-from bench.measure import Figure, rss_mib
+from bench.measure import Figure, rss_mib, stop_process
 from bench.report import Row
 from bench.servers import REPO, free_port
 from mailbot.store.db import make_engine
@@ -103,14 +102,7 @@ verp = false
         if sent < want:
             raise RuntimeError(f"only {sent} of {want} copies were sent")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        stop_process(proc)
         engine.dispose()
         servers.drop(url)
     return posts / elapsed, cpu * 1000 / posts, first, rss

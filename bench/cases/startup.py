@@ -7,7 +7,6 @@ moved), start to the last of its copies accepted by the sink, and steady RSS aft
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from sqlalchemy import func, select
 from bench import history, setup
 from bench.context import Bench
 from bench.corpus import message
-from bench.measure import Figure, rss_mib
+from bench.measure import Figure, rss_mib, stop_process
 from bench.report import Row
 from bench.servers import REPO
 from mailbot.store.db import make_engine
@@ -92,14 +91,7 @@ def once(bench: Bench, url: str, members: int, run_no: int) -> tuple[float, floa
         time.sleep(3)  # steady state: idle in IDLE with everything loaded
         steady, peak = rss_mib(proc.pid), rss_mib(proc.pid, "VmHWM")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        stop_process(proc)
         engine.dispose()
     if proc.returncode != 0:
         raise RuntimeError(f"mailbot did not stop cleanly on SIGTERM (exit {proc.returncode})")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
 
 from mailbot.config import CommunitySettings
 from mailbot.mail.bounces import BounceVerdict
 from mailbot.mail.identity import Route
+from mailbot.mail.parse import ParsedMessage
+from mailbot.store.models import Community
 
 
 @dataclass(frozen=True)
@@ -34,3 +39,8 @@ class Facts:
     @property
     def is_member(self) -> bool:
         return self.member is not None and self.member.status != "left"
+
+
+# A function that adds facts before classification (which thread a reply belongs to, how much
+# the sender posted lately): (session, community row, message, facts so far) -> facts to use.
+FactsHook = Callable[[Session, Community, ParsedMessage, Facts], Facts]

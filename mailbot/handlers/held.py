@@ -11,17 +11,9 @@ from mailbot.moderation.held import hold, reason_text
 from mailbot.moderation.policy import policy
 from mailbot.notices import reply_to_sender
 
-REASONS = {
-    "non-member": "sender is not a member",
-    "too-big": "message is over the size limit",
-    "blocked-attachment": "attachment type not allowed",
-    "first-post": "first post of a new member",
-    "post-rate-limit": "sender posted too often",
-}
-
 
 def handle_held(ctx: Context) -> Outcome:
-    reason = REASONS.get(ctx.decision.rule, ctx.decision.rule)
+    reason = reason_text(ctx.decision.rule, "en")  # for the log and `mailbot messages`
     community, row = ctx.community, ctx.community_row
     assert community is not None and row is not None
     pol = policy(ctx.settings, community)

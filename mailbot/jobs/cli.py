@@ -26,7 +26,7 @@ def _community(settings: Settings, slug: str | None) -> CommunitySettings:
 
 
 def _app(settings: Settings, now: str | None = None) -> Any:
-    from mailbot.app import App
+    """The app, on a clock frozen at `--now` when given (to run or preview a past period)."""
     from mailbot.clock import FrozenClock
 
     clock = None
@@ -38,9 +38,7 @@ def _app(settings: Settings, now: str | None = None) -> Any:
         if when.tzinfo is None:
             raise _cli().CliError("--now needs a timezone offset, e.g. 2026-11-23T08:00+07:00")
         clock = FrozenClock(when)
-    app = App(settings, clock=clock)
-    app.prepare()
-    return app
+    return _cli().open_app(settings, clock=clock)
 
 
 # -- tips ------------------------------------------------------------------------------------------

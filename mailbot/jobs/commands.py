@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from mailbot.commands.base import CommandResult
+from mailbot.commands.util import t
 from mailbot.handlers.base import Context
 from mailbot.jobs import tips
 from mailbot.jobs.daily_tip import tip_context
@@ -23,27 +24,24 @@ APPROVERS = ("facilitator", "admin")
 _APPROVE_RE = re.compile(r"^(approve|reject|อนุมัติ|ปฏิเสธ)\s+#?(\d+)", re.IGNORECASE)
 
 
-def _t(ctx: Context, en: str, th: str) -> str:
-    return th if ctx.community is not None and ctx.community.language == "th" else en
-
 
 def cmd_digest(ctx: Context, args: str) -> CommandResult:
     """`digest daily|weekly|off` (Thai: รายวัน|รายสัปดาห์|ปิด): set one's delivery mode."""
     if ctx.member is None:
-        return CommandResult("refused", _t(ctx, "only members have a delivery mode", "เฉพาะสมาชิกเท่านั้น"))
+        return CommandResult("refused", t(ctx, "only members have a delivery mode", "เฉพาะสมาชิกเท่านั้น"))
     word = (args.split() or [""])[0].lower()
     mode = DIGEST_MODES.get(word)
     if mode is None:
         return CommandResult(
-            "error", _t(ctx, "digest: say daily, weekly or off", "digest: ระบุ daily, weekly หรือ off")
+            "error", t(ctx, "digest: say daily, weekly or off", "digest: ระบุ daily, weekly หรือ off")
         )
     ctx.member.delivery = mode
     text = {
-        "daily": _t(ctx, "digest daily: one summary mail a day instead of every post",
+        "daily": t(ctx, "digest daily: one summary mail a day instead of every post",
                     "digest daily: จะได้รับสรุปวันละฉบับแทนทุกโพสต์"),
-        "weekly": _t(ctx, "digest weekly: one summary mail a week instead of every post",
+        "weekly": t(ctx, "digest weekly: one summary mail a week instead of every post",
                      "digest weekly: จะได้รับสรุปสัปดาห์ละฉบับแทนทุกโพสต์"),
-        "each": _t(ctx, "digest off: you receive every post again", "digest off: กลับมารับทุกโพสต์ตามปกติ"),
+        "each": t(ctx, "digest off: you receive every post again", "digest off: กลับมารับทุกโพสต์ตามปกติ"),
     }[mode]
     return CommandResult("done", text)
 
@@ -56,12 +54,12 @@ def _today(ctx: Context, community_id: int) -> CommandResult:
         .limit(1)
     ).first()
     if sent is None:
-        return CommandResult("done", _t(ctx, "no tip has been sent yet", "ยังไม่มีเคล็ดลับที่ส่งออกไป"))
+        return CommandResult("done", t(ctx, "no tip has been sent yet", "ยังไม่มีเคล็ดลับที่ส่งออกไป"))
     tip = ctx.session.get(Tip, sent.tip_id)
     assert tip is not None
     return CommandResult(
         "done",
-        _t(ctx, f"tip #{sent.number} sent", f"ส่งเคล็ดลับ #{sent.number} แล้ว"),
+        t(ctx, f"tip #{sent.number} sent", f"ส่งเคล็ดลับ #{sent.number} แล้ว"),
         reply_template="daily-tip",
         reply_context={"tip": tip_context(tip, sent.number), "date": sent.day},
     )
@@ -70,21 +68,21 @@ def _today(ctx: Context, community_id: int) -> CommandResult:
 def _decide(ctx: Context, community_id: int, verb: str, tip_id: int) -> CommandResult:
     if ctx.member is None or ctx.member.role not in APPROVERS:
         return CommandResult(
-            "refused", _t(ctx, "only facilitators may approve tips", "เฉพาะคุณอำนวย (facilitator) อนุมัติเคล็ดลับได้")
+            "refused", t(ctx, "only facilitators may approve tips", "เฉพาะคุณอำนวย (facilitator) อนุมัติเคล็ดลับได้")
         )
     try:
         tip = tips.get(ctx.session, community_id, tip_id)
     except tips.TipError:
-        return CommandResult("error", _t(ctx, f"no tip {tip_id}", f"ไม่พบเคล็ดลับหมายเลข {tip_id}"))
+        return CommandResult("error", t(ctx, f"no tip {tip_id}", f"ไม่พบเคล็ดลับหมายเลข {tip_id}"))
     if tip.status != "pending":
-        return CommandResult("done", _t(ctx, f"tip {tip_id} is already {tip.status}",
+        return CommandResult("done", t(ctx, f"tip {tip_id} is already {tip.status}",
                                         f"เคล็ดลับ {tip_id} สถานะ {tip.status} อยู่แล้ว"))  # fmt: skip
     approve = verb.lower() in ("approve", "อนุมัติ")
     tip.status = "active" if approve else "rejected"
     if approve:
-        return CommandResult("done", _t(ctx, f"tip {tip_id} approved: it joins the queue",
+        return CommandResult("done", t(ctx, f"tip {tip_id} approved: it joins the queue",
                                         f"อนุมัติเคล็ดลับ {tip_id} แล้ว เข้าคิวส่ง"))  # fmt: skip
-    return CommandResult("done", _t(ctx, f"tip {tip_id} rejected", f"ไม่อนุมัติเคล็ดลับ {tip_id}"))
+    return CommandResult("done", t(ctx, f"tip {tip_id} rejected", f"ไม่อนุมัติเคล็ดลับ {tip_id}"))
 
 
 def _body_after_command(ctx: Context) -> str:
@@ -109,7 +107,7 @@ def cmd_tip(ctx: Context, args: str) -> CommandResult:
     if m:
         return _decide(ctx, row.id, m.group(1), int(m.group(2)))
     if ctx.member is None:
-        return CommandResult("refused", _t(ctx, "only members may submit tips", "เฉพาะสมาชิกส่งเคล็ดลับได้"))
+        return CommandResult("refused", t(ctx, "only members may submit tips", "เฉพาะสมาชิกส่งเคล็ดลับได้"))
     title, _, rest = args.partition("\n")
     body = rest.strip() or _body_after_command(ctx)
     topic = ""
@@ -138,7 +136,7 @@ def cmd_tip(ctx: Context, args: str) -> CommandResult:
         )  # fmt: skip
     return CommandResult(
         "done",
-        _t(ctx, f"tip {tip.id} received; a facilitator will approve it", f"ได้รับเคล็ดลับ {tip.id} แล้ว รออนุมัติ"),
+        t(ctx, f"tip {tip.id} received; a facilitator will approve it", f"ได้รับเคล็ดลับ {tip.id} แล้ว รออนุมัติ"),
         reply_template="tip-submitted",
         reply_context={"tip": {"id": tip.id, "title": tip.title}},
     )

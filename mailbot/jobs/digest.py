@@ -19,10 +19,9 @@ from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Thread
 from mailbot.mail.compose import base_subject
-from mailbot.store.models import Community, Message
+from mailbot.store.models import POST_KINDS, Community, Message
 
 JOBS = {"daily-digest": "daily", "weekly-digest": "weekly"}
-POST_KINDS = ("post", "question", "answer")
 MAX_MESSAGES = 500  # a digest is a reading list, not an archive export
 BODY_CHARS = 1500
 

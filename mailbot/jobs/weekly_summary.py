@@ -22,11 +22,10 @@ from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Answer, KbEntry, Thread
 from mailbot.render import Rendered, community_context
-from mailbot.store.models import Community, Member, Message
+from mailbot.store.models import POST_KINDS, Community, Member, Message
 
 JOB = "weekly-summary"
 CHART_CID = "trend-chart"
-POST_KINDS = ("post", "question", "answer")
 TOP_CONTRIBUTORS = 5
 ATTENTION_ITEMS = 10
 UNANSWERED_LOOKBACK = timedelta(days=30)  # older unanswered questions are history, not attention

@@ -13,11 +13,10 @@ from sqlalchemy import select
 
 
 def _open(settings: Any, slug: str) -> tuple[Any, Any]:
-    from mailbot.cli import _app
+    from mailbot.cli import open_app  # the CLI imports this module: import it when used
 
     community = settings.community(slug)  # unknown community: clear error before the database
-    app = _app(settings)
-    app.prepare()
+    app = open_app(settings)
     return app, community
 
 

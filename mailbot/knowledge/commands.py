@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mailbot.commands.base import CommandResult
+from mailbot.commands.util import lang
 from mailbot.handlers.base import Context
 from mailbot.knowledge import entries, search
 from mailbot.knowledge.topics import topics_for
@@ -12,13 +13,10 @@ from mailbot.knowledge.topics import topics_for
 SEARCH_LIMIT = 5
 
 
-def _lang(ctx: Context) -> str:
-    return ctx.community.language if ctx.community else "th"
-
 
 def cmd_search(ctx: Context, args: str) -> CommandResult:
     query = " ".join(args.split())[:200]
-    th = _lang(ctx) == "th"
+    th = lang(ctx) == "th"
     if not query or ctx.community_row is None:
         return CommandResult("error", "ค้นหา <คำ>: ใส่คำที่ต้องการค้นด้วย" if th else "search <words>: give the words to look for")
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
@@ -31,7 +29,7 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
                 "number": h.number,
                 "title": h.title,
                 "excerpt": h.excerpt,
-                "topic": topic.label(_lang(ctx)) if topic else (h.topic or "-"),
+                "topic": topic.label(lang(ctx)) if topic else (h.topic or "-"),
                 "status": h.status,
             }
         )
@@ -40,7 +38,7 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
 
 
 def cmd_kb(ctx: Context, args: str) -> CommandResult:
-    th = _lang(ctx) == "th"
+    th = lang(ctx) == "th"
     m = re.match(r"^\s*#?(\d{1,9})\b", args)
     if not m or ctx.community_row is None:
         return CommandResult("error", "kb <หมายเลข>: เช่น kb 12" if th else "kb <number>: for example kb 12")
@@ -49,5 +47,5 @@ def cmd_kb(ctx: Context, args: str) -> CommandResult:
     if entry is None or entry.status == "draft":
         return CommandResult("error", f"ไม่พบบันทึกความรู้หมายเลข {number}" if th else f"no knowledge entry {number}")
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
-    view = entries.entry_view(entry, topics, _lang(ctx), entries.thread_number_of(ctx.session, entry))
+    view = entries.entry_view(entry, topics, lang(ctx), entries.thread_number_of(ctx.session, entry))
     return CommandResult("done", f"kb {number} sent", reply_template="kb-entry", reply_context={"entry": view})

@@ -95,8 +95,6 @@ def codec_for(label: str | None) -> str | None:
     return info.name
 
 
-def is_known(label: str | None) -> bool:
-    return codec_for(label) is not None
 
 
 def looks_thai(data: bytes) -> bool:

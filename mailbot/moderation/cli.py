@@ -9,12 +9,10 @@ from typing import Any
 from mailbot.config import ROLES, Settings
 
 
-def _app(settings: Settings) -> Any:
-    from mailbot.app import App
+def _cli_open_app(settings: Settings) -> Any:
+    from mailbot.cli import open_app  # the CLI imports this module: import it when used
 
-    app = App(settings)
-    app.prepare()
-    return app
+    return open_app(settings)
 
 
 def cmd_roles(settings: Settings, args: argparse.Namespace) -> int:
@@ -34,7 +32,7 @@ def cmd_held(settings: Settings, args: argparse.Namespace) -> int:
     from mailbot.store.db import transaction
     from mailbot.store.queries import community_row
 
-    app = _app(settings)
+    app = _cli_open_app(settings)
     slugs = [args.community] if args.community else [c.slug for c in settings.communities]
     if args.action == "expire":
         from mailbot.moderation.maintenance import tick
@@ -76,7 +74,7 @@ def cmd_held(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_bounces(settings: Settings, args: argparse.Namespace) -> int:
     from mailbot.moderation.maintenance import tick
 
-    app = _app(settings)
+    app = _cli_open_app(settings)
     print(tick(app))
     app.deliverer.drain()
     return 0

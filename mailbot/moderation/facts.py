@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from mailbot.classify.facts import Facts
+from mailbot.classify.facts import Facts, FactsHook
 from mailbot.clock import Clock
 from mailbot.config import Settings
 from mailbot.mail.parse import ParsedMessage
@@ -20,12 +19,7 @@ from mailbot.moderation.predicates import (
     POSTS_LAST_MINUTE,
     PRIOR_POSTS,
 )
-from mailbot.store.models import Community, Message
-
-POST_KINDS = ("post", "question", "answer")
-
-
-FactsHook = Callable[[Session, Community, ParsedMessage, Facts], Facts]
+from mailbot.store.models import POST_KINDS, Community, Message
 
 
 def moderation_facts_hook(settings: Settings, clock: Clock) -> FactsHook:

@@ -87,6 +87,10 @@ class Member(Base):
     community: Mapped[Community] = relationship()
 
 
+# Kinds of inbound message that are a member's contribution to the group (participation counts).
+POST_KINDS = ("post", "question", "answer")
+
+
 class Message(Base):
     """Every inbound message ever accepted, with its raw bytes and what became of it."""
 
