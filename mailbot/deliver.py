@@ -73,6 +73,28 @@ def _update_by_id(shape: tuple[str, ...]) -> Update:
     return update(table).where(table.c.id == bindparam("_id")).values(values)
 
 
+@functools.lru_cache(maxsize=16)
+def _update_by_ids(shape: tuple[str, ...]) -> Update:
+    """UPDATE outbox_recipients SET <shape> WHERE id IN (:_ids), for rows given the same values."""
+    table = _recipients_table()
+    values: dict[str, Any] = {k: bindparam(k) for k in shape}
+    return update(table).where(table.c.id.in_(bindparam("_ids", expanding=True))).values(values)
+
+
+@functools.lru_cache(maxsize=1)
+def _count_attempts() -> Update:
+    table = _recipients_table()
+    return (
+        update(table)
+        .where(table.c.id.in_(bindparam("_ids", expanding=True)))
+        .values(attempts=table.c.attempts + 1)
+    )
+
+
+# Well under SQLite's and PostgreSQL's limits on bound parameters per statement.
+_IDS_PER_STATEMENT = 5000
+
+
 def backoff(settings: SmtpSettings, attempts: int) -> timedelta:
     """Exponential backoff with a little jitter so a fleet of deferred rows does not retry in step."""
     delay = min(settings.retry_base_seconds * (2 ** max(attempts - 1, 0)), settings.retry_max_seconds)
@@ -212,13 +234,22 @@ class Deliverer:
                         )
                         stats.deferred += 1
                         stats.errors.append(error)
-        # Rows with different column sets must go in separate executemany batches.
-        by_shape: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
+        # Rows given the same values (a round's accepted recipients: sent, now, same attempt)
+        # share one UPDATE ... WHERE id IN (...); the rest go by primary key, one executemany
+        # per column set. Per-row statements cost more than the database's own work here.
+        same: dict[tuple[tuple[str, object], ...], list[object]] = defaultdict(list)
         for u in updates:
-            by_shape[tuple(sorted(u))].append(u)
+            same[tuple(sorted((k, v) for k, v in u.items() if k != "id"))].append(u["id"])
+        by_shape: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
         conn = session.connection()
-        for shape, rows in by_shape.items():
-            params = [{"_id": u["id"], **{k: v for k, v in u.items() if k != "id"}} for u in rows]
+        for values, ids in same.items():
+            shape = tuple(k for k, _ in values)
+            if len(ids) == 1:
+                by_shape[shape].append({"_id": ids[0], **dict(values)})
+                continue
+            for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                conn.execute(_update_by_ids(shape), {"_ids": ids[start : start + _IDS_PER_STATEMENT], **dict(values)})
+        for shape, params in by_shape.items():
             conn.execute(_update_by_id(shape), params)
 
     def _record(
@@ -241,12 +272,11 @@ class Deliverer:
     def _count_attempt(self, session: Session, groups: Sequence[list[_Due]]) -> None:
         # Besides being true, this commit proves the database can still be written before sending.
         sending = [d.id for group in groups for d in group]
-        table = _recipients_table()
         # Core, not ORM: nothing is loaded in the session to keep in step, and the ORM's
         # bookkeeping cost more than the statement itself.
-        session.connection().execute(
-            update(table).where(table.c.id.in_(sending)).values(attempts=table.c.attempts + 1)
-        )
+        conn = session.connection()
+        for start in range(0, len(sending), _IDS_PER_STATEMENT):
+            conn.execute(_count_attempts(), {"_ids": sending[start : start + _IDS_PER_STATEMENT]})
 
     def deliver_due(self) -> DeliveryStats:
         """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""

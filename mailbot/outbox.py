@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, Insert, Table, bindparam, delete, insert, literal, select
 from sqlalchemy.orm import Session
 
-from mailbot.store.models import Outbox, OutboxRecipient
+from mailbot.store.models import Member, Outbox, OutboxRecipient
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,76 @@ def enqueue(
         ],
     )
     return row
+
+
+def enqueue_members(
+    session: Session,
+    *,
+    community_id: int,
+    kind: str,
+    data: bytes,
+    mail_from: str,
+    now: datetime,
+    verp: bool,
+    source_message_id: int | None,
+    exclude_email: str | None,
+) -> int:
+    """Queue `data` for every active each-post member of the community (but `exclude_email`).
+
+    One INSERT ... SELECT from the members table: the database copies the recipients itself, so
+    a post to 1,000 members costs one statement instead of 1,000 rows built in Python.
+    Returns the number of recipients; queues nothing when there are none.
+    """
+    conn = session.connection()  # Core: the caller never needs the Outbox object
+    box_id = conn.execute(
+        _INSERT_OUTBOX,
+        {
+            "community_id": community_id,
+            "source_message_id": source_message_id,
+            "kind": kind,
+            "verp": verp,
+            "mail_from": mail_from,
+            "data": data,
+            "created_at": now,
+        },
+    ).scalar_one()
+    params = {"outbox_id": box_id, "community_id": community_id, "now": now, "exclude": exclude_email}
+    count = conn.execute(_copy_members(verp, exclude_email is not None), params).rowcount
+    if not count:
+        conn.execute(_DELETE_OUTBOX, {"id": box_id})
+    return int(count or 0)
+
+
+_outbox = cast(Table, Outbox.__table__)
+_recipients = cast(Table, OutboxRecipient.__table__)
+_INSERT_OUTBOX = insert(_outbox).returning(_outbox.c.id)
+_DELETE_OUTBOX = delete(_outbox).where(_outbox.c.id == bindparam("id"))
+
+
+@functools.lru_cache(maxsize=4)
+def _copy_members(verp: bool, exclude: bool) -> Insert:
+    """INSERT INTO outbox_recipients (...) SELECT ... FROM members WHERE ..., built once per shape."""
+    r = _recipients.c
+    conditions: list[ColumnElement[bool]] = [
+        Member.community_id == bindparam("community_id"),
+        Member.status == "active",
+        Member.delivery == "each",
+    ]
+    if exclude:
+        conditions.append(Member.email != bindparam("exclude"))
+    rows = (
+        select(
+            bindparam("outbox_id", type_=r.outbox_id.type),
+            Member.email,
+            Member.id,
+            Member.verp_token if verp else literal("", r.verp_token.type),
+            literal("pending", r.status.type),
+            literal(0, r.attempts.type),
+            bindparam("now", type_=r.next_attempt_at.type),
+            literal("", r.last_error.type),
+        )
+        .where(*conditions)
+        .order_by(Member.id)
+    )
+    columns = ["outbox_id", "address", "member_id", "verp_token", "status", "attempts", "next_attempt_at", "last_error"]
+    return insert(_recipients).from_select(columns, rows)

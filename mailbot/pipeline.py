@@ -6,6 +6,7 @@ and raw bytes), or is recognised as a duplicate of one that did. It never raises
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -13,8 +14,9 @@ import time
 import traceback
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import literal, select, text, union_all
+from sqlalchemy import Select, bindparam, literal, select, text, union_all
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +38,31 @@ from mailbot.store.models import Community, Member, Message
 log = logging.getLogger("mailbot.pipeline")
 CONFLICT_RETRIES = 3
 
+
+
+# Statements asked for every message, built once: building them cost more than running them.
+def _duplicate_statement(community: str) -> Select[Any]:
+    by_hash = select(Message.id, literal(1).label("rank")).where(Message.content_hash == bindparam("digest")).limit(1)
+    if community == "none":
+        return select(by_hash.subquery().c.id)
+    same_community = (
+        Message.community_id == bindparam("community_id") if community == "id" else Message.community_id.is_(None)
+    )
+    by_id = (
+        select(Message.id, literal(0).label("rank"))
+        .where(Message.message_id == bindparam("message_id"), same_community)
+        .limit(1)
+    )
+    both = union_all(select(by_id.subquery()), select(by_hash.subquery())).subquery()
+    return select(both.c.id).order_by(both.c.rank).limit(1)
+
+
+_DUPLICATE_BY_HASH = _duplicate_statement("none")
+_DUPLICATE_IN_COMMUNITY = _duplicate_statement("id")
+_DUPLICATE_NO_COMMUNITY = _duplicate_statement("null")
+_MEMBER_BY_EMAIL = select(Member).where(
+    Member.community_id == bindparam("community_id"), Member.email == bindparam("email")
+)
 
 
 def content_hash(raw: bytes) -> str:
@@ -63,7 +90,7 @@ class Pipeline:
         self.clock = clock
         self.facts_hooks = tuple(facts_hooks)
         self._own = own_addresses(settings.communities)
-        self._community_ids: dict[str, int] = {}
+        self._community_rows: dict[str, Community] = {}
 
     # -- the one public entry point -------------------------------------------------------
     def ingest(
@@ -107,6 +134,8 @@ class Pipeline:
                 log.exception("handling failed for message-id=%s", msg.message_id)
                 result = self._record_failure(msg, where, source, source_ref, exc)
                 break
+        if msg.message_id:
+            result = dataclasses.replace(result, message_id=msg.message_id)
         log.info(
             "message-id=<%s> source=%s community=%s kind=%s rule=%s outcome=%s reason=%s",
             msg.message_id or "",
@@ -121,16 +150,16 @@ class Pipeline:
 
     # -- internals ------------------------------------------------------------------------
     def community_row(self, session: Session, community: CommunitySettings) -> Community:
-        cid = self._community_ids.get(community.slug)
-        if cid is None:
+        """The community's row in this session. Loaded once per process and merged in after that
+        without a SELECT: the row only changes at start-up (sync), and every message needs it."""
+        cached = self._community_rows.get(community.slug)
+        if cached is None:
             found = session.scalar(select(Community).where(Community.slug == community.slug))
             if found is None:
                 raise RuntimeError(f"community {community.slug} is not in the database; run sync")
-            self._community_ids[community.slug] = found.id
-            return found
-        row = session.get(Community, cid)
-        assert row is not None
-        return row
+            session.expunge(found)
+            self._community_rows[community.slug] = cached = found
+        return session.merge(cached, load=False)
 
     def _duplicate_of(
         self, session: Session, community_id: int | None, msg: ParsedMessage, digest: str
@@ -140,17 +169,10 @@ class Pipeline:
         One statement (a round trip each on PostgreSQL): both look-ups are index probes, and the
         Message-ID hit wins over a content-hash hit, as when they were asked one after the other.
         """
-        by_hash = select(Message.id, literal(1).label("rank")).where(Message.content_hash == digest).limit(1)
         if not msg.message_id:
-            return session.scalar(select(by_hash.subquery().c.id))
-        by_id = select(Message.id, literal(0).label("rank")).where(
-            Message.message_id == msg.message_id[:998],
-            Message.community_id == community_id
-            if community_id is not None
-            else Message.community_id.is_(None),
-        ).limit(1)
-        both = union_all(select(by_id.subquery()), select(by_hash.subquery())).subquery()
-        return session.scalar(select(both.c.id).order_by(both.c.rank).limit(1))
+            return session.scalar(_DUPLICATE_BY_HASH, {"digest": digest})
+        stmt = _DUPLICATE_IN_COMMUNITY if community_id is not None else _DUPLICATE_NO_COMMUNITY
+        return session.scalar(stmt, {"digest": digest, "message_id": msg.message_id[:998], "community_id": community_id})
 
     def _new_record(
         self,
@@ -184,9 +206,7 @@ class Pipeline:
     def _member(self, session: Session, row: Community | None, msg: ParsedMessage) -> Member | None:
         if row is None or not msg.sender_email:
             return None
-        return session.scalar(
-            select(Member).where(Member.community_id == row.id, Member.email == msg.sender_email)
-        )
+        return session.scalar(_MEMBER_BY_EMAIL, {"community_id": row.id, "email": msg.sender_email})
 
     def _facts(
         self,

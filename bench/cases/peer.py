@@ -108,7 +108,40 @@ verp = false
     return posts / elapsed, cpu * 1000 / posts, first, rss
 
 
-def mailman_rows(bench: Bench, mm: Mailman, posts: int, members: int, mailbot: Figure) -> None:
+def floor_once(bench: Bench, posts: int, members: int) -> float:
+    """posts/s of the same workload through the parts alone (bench/peer_floor.py, no mailbot code):
+    the SMTP listener, the parser, one commit and the sending each post needs at least."""
+    db = bench.workdir / f"peer-floor-{time.monotonic_ns()}.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.peer_floor", str(bench.servers.sink.port), str(db), str(members)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.strip().isdigit():
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"peer floor did not start: {line!r} {err[-1500:]}")
+        raws = [message(i, setup.member_email(i % members), setup.LIST, seed=7) for i in range(posts)]
+        client = smtplib.SMTP("127.0.0.1", int(line), timeout=60)
+        t0 = time.monotonic()
+        for raw in raws:  # each 250 comes after the post was stored and sent to every member
+            client.sendmail(setup.member_email(0), [setup.LIST], raw)
+        elapsed = time.monotonic() - t0
+        client.quit()
+    finally:
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
+        db.unlink(missing_ok=True)
+    return posts / elapsed
+
+
+def mailman_rows(
+    bench: Bench, mm: Mailman, posts: int, members: int, mailbot: Figure, floor: Figure | None = None
+) -> None:
     """Mailman's own figures for one workload, then mailbot's posts/s as a multiple of Mailman's."""
     peer = mm.results.get((posts, members))
     if peer is None:
@@ -121,6 +154,11 @@ def mailman_rows(bench: Bench, mm: Mailman, posts: int, members: int, mailbot: F
     # Paired by run (mailbot's i-th over Mailman's i-th): the spread shows how steady the ratio is.
     ratio = Figure([a / b for a, b in zip(mailbot.runs, peer.rate.runs, strict=False)])
     need = 10 if members <= 10 else 20
+    if floor is not None:
+        # What the parts alone would score against Mailman: a target above this is beyond the parts.
+        floor_ratio = Figure([a / b for a, b in zip(floor.runs, peer.rate.runs, strict=False)])
+        bench.add(Row("peer", f"floor (the parts alone) / Mailman {mm.version}: {posts} posts -> {members} members",
+                      "x posts/s", floor_ratio, note="no mailbot code: listener, parser, one commit, sending"))  # fmt: skip
     bench.add(Row("peer", f"mailbot / Mailman {mm.version}: {posts} posts -> {members} members", "x posts/s",
                   ratio, target=f">= {need}x", ok=ratio.median >= need))  # fmt: skip
 
@@ -152,8 +190,12 @@ def run(bench: Bench) -> None:
         bench.add(Row("peer", label, "recipients/s", Figure([x * (members - 1) for x in rate.runs]),
                       bench.limits.get("sink-rcpts-s-100"), "sink rcpts/s (100/txn)"))  # fmt: skip
         bench.add(Row("peer", label, "first delivery s", first))
+        floor = Figure([floor_once(bench, posts, members) for _ in range(bench.runs)])
+        bench.add(Row("peer", f"floor: the parts alone, {posts} posts -> {members} members (aiosmtpd in, mail-parser, "
+                      "one SQLite commit, one pipelined SMTP transaction per 100 members; no mailbot code)",
+                      "posts/s", floor))  # fmt: skip
         if mm is not None:
-            mailman_rows(bench, mm, posts, members, rate)
+            mailman_rows(bench, mm, posts, members, rate, floor)
     bench.add(Row("peer", "mailbot: its one process, end of each workload run", "RSS MiB", mailbot_rss))
     if mm is not None:
         bench.add(Row("peer", f"Mailman {mm.version}: all {mm.processes} processes, after the workloads",

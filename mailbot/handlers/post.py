@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from mailbot.handlers.base import Context, Outcome
 from mailbot.mail.compose import list_copy
-from mailbot.outbox import Recipient, enqueue
-from mailbot.store.models import Member
+from mailbot.outbox import enqueue_members
 
 
 def distribute(ctx: Context, *, tag: str | None = None, footer_text: str | None = None) -> int:
     """Queue the list copy of ctx.msg for every active each-post member; return the recipient count."""
     community, row = ctx.community, ctx.community_row
     assert community is not None and row is not None
-    query = select(Member.id, Member.email, Member.verp_token).where(
-        Member.community_id == row.id,
-        Member.status == "active",
-        Member.delivery == "each",
-    )
     sender = ctx.msg.sender_email
-    recipients = [
-        Recipient(email, member_id, token)
-        for member_id, email, token in ctx.session.execute(query)
-        if community.echo_to_sender or email != sender
-    ]
     from_ = ctx.msg.from_
     data = list_copy(
         ctx.msg.message,
@@ -35,20 +22,20 @@ def distribute(ctx: Context, *, tag: str | None = None, footer_text: str | None 
         tag=tag,
         footer_text=footer_text,
     )
-    enqueue(
+    count = enqueue_members(
         ctx.session,
         community_id=row.id,
         kind="list-copy",
         data=data,
-        recipients=recipients,
         mail_from=community.bounces_address,
         verp=community.verp,
         now=ctx.now,
         source_message_id=ctx.record.id,
+        exclude_email=None if community.echo_to_sender else sender,
     )
     if ctx.member is not None:
         ctx.member.last_post_at = ctx.now
-    return len(recipients)
+    return count
 
 
 def handle_post(ctx: Context) -> Outcome:

@@ -15,6 +15,7 @@ class IngestResult:
     message_pk: int | None  # database id of the stored message (None for duplicates of nothing)
     kind: str | None  # classified kind, e.g. 'post', 'bounce'
     reason: str | None
+    message_id: str = ""  # the message's Message-ID, for log lines (empty when it has none)
 
 
 class Ingest(Protocol):

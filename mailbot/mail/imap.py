@@ -223,7 +223,7 @@ class ImapSource:
             "%s: uid=%s message-id=%s status=%s kind=%s%s",
             self.name,
             uid,
-            message_id_of(raw),
+            f"<{result.message_id}>" if result.message_id else message_id_of(raw),
             result.status,
             result.kind or "-",
             f" reason={result.reason}" if result.reason else "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from mailbot.classify.facts import Facts, FactsHook
@@ -45,28 +45,40 @@ def moderation_facts(
     extra = dict(facts.extra)
     if facts.member is not None and facts.community is not None and facts.community.moderate_first_posts:
         # Only "has this member ever had a post through?" matters: stop at the first one.
-        prior = session.scalar(
-            select(Message.id)
-            .where(
-                Message.member_id == facts.member.id,
-                Message.status == "processed",
-                Message.kind.in_(POST_KINDS),
-            )
-            .limit(1)
-        )
+        prior = session.scalar(_PRIOR_POST, {"member_id": facts.member.id})
         extra[PRIOR_POSTS] = 0 if prior is None else 1
     # Both windows in one range scan of this sender's last hour (index: community, sender, time).
-    minute_ago, hour_ago = now - timedelta(minutes=1), now - timedelta(hours=1)
     last_hour, last_minute = session.execute(
-        select(
-            func.count(Message.id),
-            func.coalesce(func.sum(case((Message.received_at > minute_ago, 1), else_=0)), 0),
-        ).where(
-            Message.community_id == community.id,
-            Message.from_email == msg.sender_email,
-            Message.received_at > hour_ago,
-            Message.address_role == "post",
-        )
+        _RECENT_POSTS,
+        {
+            "community_id": community.id,
+            "sender": msg.sender_email,
+            "hour_ago": now - timedelta(hours=1),
+            "minute_ago": now - timedelta(minutes=1),
+        },
     ).one()
     extra[POSTS_LAST_HOUR], extra[POSTS_LAST_MINUTE] = int(last_hour), int(last_minute)
     return dataclasses.replace(facts, extra=extra)
+
+
+# Asked for every post: built once (building them cost more than running them).
+_PRIOR_POST = (
+    select(Message.id)
+    .where(
+        Message.member_id == bindparam("member_id"),
+        Message.status == "processed",
+        Message.kind.in_(POST_KINDS),
+    )
+    .limit(1)
+)
+_RECENT_POSTS = select(
+    func.count(Message.id),
+    func.coalesce(
+        func.sum(case((Message.received_at > bindparam("minute_ago", type_=Message.received_at.type), 1), else_=0)), 0
+    ),
+).where(
+    Message.community_id == bindparam("community_id"),
+    Message.from_email == bindparam("sender"),
+    Message.received_at > bindparam("hour_ago", type_=Message.received_at.type),
+    Message.address_role == "post",
+)

@@ -1,0 +1,94 @@
+"""The peer workload's floor: the parts alone, no mailbot code, as its own process.
+
+aiosmtpd takes each post; mail-parser parses it; one SQLite INSERT + COMMIT stores it; one
+pipelined SMTP transaction per 100 members sends it to the sink; only then the post gets its 250.
+Run as `python -m bench.peer_floor SINK_PORT DB_PATH MEMBERS`; prints the port it listens on.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import sys
+import threading
+from typing import Any
+
+import mailparser
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+from bench.servers import free_port
+
+
+class _Sender:
+    """One persistent RFC 2920 connection: the envelope in one write, answers read in bulk."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+        self._replies(1)
+        self.sock.sendall(b"EHLO floor.example.org\r\n")
+        self._replies(1)
+
+    def _replies(self, n: int) -> None:
+        for _ in range(n):
+            while True:
+                line = self.file.readline()
+                if not line or int(line[:3]) >= 400:
+                    raise RuntimeError(f"sink refused: {line!r}")
+                if line[3:4] != b"-":
+                    break
+
+    def send(self, mail_from: str, rcpts: list[str], wire: bytes) -> None:
+        cmd = f"MAIL FROM:<{mail_from}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts) + "DATA\r\n"
+        self.sock.sendall(cmd.encode())
+        self._replies(len(rcpts) + 2)
+        self.sock.sendall(wire + b".\r\n")
+        self._replies(1)
+
+
+def _wire(raw: bytes) -> bytes:
+    lines = raw.replace(b"\r\n", b"\n").split(b"\n")
+    out = b"\r\n".join(b"." + ln if ln.startswith(b".") else ln for ln in lines)
+    return out if out.endswith(b"\r\n") else out + b"\r\n"
+
+
+class _Lenient(SMTP):
+    line_length_limit = 1 << 20  # as mailbot's listener: real mail has long lines
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _Lenient(self.handler, **self.SMTP_kwargs)
+
+
+def main(argv: list[str]) -> None:
+    sink_port, db_path, members = int(argv[0]), argv[1], int(argv[2])
+    db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS m (id INTEGER PRIMARY KEY, message_id TEXT, raw BLOB)")
+    rcpts = [f"member{i:06d}@example.org" for i in range(1, members)]
+    sender = _Sender(sink_port)
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            raw = envelope.original_content or envelope.content
+            parsed = mailparser.parse_from_bytes(raw)
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO m (message_id, raw) VALUES (?, ?)", (parsed.message_id, raw))
+            db.execute("COMMIT")
+            wire = _wire(raw)
+            for start in range(0, len(rcpts), 100):
+                sender.send("km-it-bounces@example.org", rcpts[start : start + 100], wire)
+            return "250 OK"
+
+    port = free_port()
+    controller = _Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print(port, flush=True)
+    threading.Event().wait()  # until the bench kills us
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
