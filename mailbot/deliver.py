@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.exc import OperationalError
@@ -47,8 +47,9 @@ class DeliveryStats:
         return self.sent + self.failed + self.deferred
 
 
-@dataclass(frozen=True)
-class _Due:
+class _Due(NamedTuple):
+    """One claimed recipient row (a tuple: a claim builds thousands of them)."""
+
     id: int
     outbox_id: int
     address: str
@@ -194,6 +195,7 @@ class Deliverer:
     ) -> None:
         give_up = timedelta(hours=self.settings.give_up_hours)
         updates: list[dict[str, object]] = []
+        sent: dict[int, list[int]] = defaultdict(list)  # attempt number -> ids accepted
         for group, result in zip(groups, results, strict=True):
             accepted = {a.lower() for a in result.accepted}
             perm = {k.lower(): v for k, v in result.perm_failed.items()}
@@ -202,9 +204,7 @@ class Deliverer:
                 key = d.address.lower()
                 attempts = d.attempts + 1
                 if key in accepted:
-                    updates.append(
-                        {"id": d.id, "status": "sent", "attempts": attempts, "sent_at": now, "last_error": ""}
-                    )
+                    sent[attempts].append(d.id)
                     stats.sent += 1
                 elif key in perm:
                     updates.append(
@@ -238,6 +238,10 @@ class Deliverer:
         # share one UPDATE ... WHERE id IN (...); the rest go by primary key, one executemany
         # per column set. Per-row statements cost more than the database's own work here.
         same: dict[tuple[tuple[str, object], ...], list[object]] = defaultdict(list)
+        for attempts, accepted_ids in sent.items():
+            same[(("attempts", attempts), ("last_error", ""), ("sent_at", now), ("status", "sent"))] = list(
+                accepted_ids
+            )
         for u in updates:
             same[tuple(sorted((k, v) for k, v in u.items() if k != "id"))].append(u["id"])
         by_shape: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
