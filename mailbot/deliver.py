@@ -8,6 +8,7 @@ with `FOR UPDATE SKIP LOCKED`.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 import threading
@@ -17,7 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, Update, bindparam, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    Table,
+    Update,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -74,26 +86,32 @@ def _update_by_id(shape: tuple[str, ...]) -> Update:
     return update(table).where(table.c.id == bindparam("_id")).values(values)
 
 
-@functools.lru_cache(maxsize=16)
-def _update_by_ids(shape: tuple[str, ...]) -> Update:
-    """UPDATE outbox_recipients SET <shape> WHERE id IN (:_ids), for rows given the same values."""
+def _id_in_list(table: Table, dialect: str) -> ColumnElement[bool]:
+    """`id` is one of the ids bound as `_ids`, as ONE parameter whatever the count: a JSON array
+    on SQLite (json_each), an array on PostgreSQL (= ANY). An IN list of a thousand placeholders
+    cost more to build and bind than the update itself."""
+    if dialect == "postgresql":
+        return table.c.id == func.any(bindparam("_ids", type_=ARRAY(BigInteger)))
+    values = func.json_each(bindparam("_ids", type_=String)).table_valued("value")
+    return table.c.id.in_(select(values.c.value))
+
+
+def _ids_param(ids: Sequence[object], dialect: str) -> object:
+    return list(ids) if dialect == "postgresql" else json.dumps(ids)
+
+
+@functools.lru_cache(maxsize=32)
+def _update_by_ids(shape: tuple[str, ...], dialect: str) -> Update:
+    """UPDATE outbox_recipients SET <shape> WHERE id in the bound list, for rows given the same values."""
     table = _recipients_table()
     values: dict[str, Any] = {k: bindparam(k) for k in shape}
-    return update(table).where(table.c.id.in_(bindparam("_ids", expanding=True))).values(values)
+    return update(table).where(_id_in_list(table, dialect)).values(values)
 
 
-@functools.lru_cache(maxsize=1)
-def _count_attempts() -> Update:
+@functools.lru_cache(maxsize=2)
+def _count_attempts(dialect: str) -> Update:
     table = _recipients_table()
-    return (
-        update(table)
-        .where(table.c.id.in_(bindparam("_ids", expanding=True)))
-        .values(attempts=table.c.attempts + 1)
-    )
-
-
-# Well under SQLite's and PostgreSQL's limits on bound parameters per statement.
-_IDS_PER_STATEMENT = 5000
+    return update(table).where(_id_in_list(table, dialect)).values(attempts=table.c.attempts + 1)
 
 
 def backoff(settings: SmtpSettings, attempts: int) -> timedelta:
@@ -251,8 +269,8 @@ class Deliverer:
             if len(ids) == 1:
                 by_shape[shape].append({"_id": ids[0], **dict(values)})
                 continue
-            for start in range(0, len(ids), _IDS_PER_STATEMENT):
-                conn.execute(_update_by_ids(shape), {"_ids": ids[start : start + _IDS_PER_STATEMENT], **dict(values)})
+            dialect = conn.dialect.name
+            conn.execute(_update_by_ids(shape, dialect), {"_ids": _ids_param(ids, dialect), **dict(values)})
         for shape, params in by_shape.items():
             conn.execute(_update_by_id(shape), params)
 
@@ -279,8 +297,7 @@ class Deliverer:
         # Core, not ORM: nothing is loaded in the session to keep in step, and the ORM's
         # bookkeeping cost more than the statement itself.
         conn = session.connection()
-        for start in range(0, len(sending), _IDS_PER_STATEMENT):
-            conn.execute(_count_attempts(), {"_ids": sending[start : start + _IDS_PER_STATEMENT]})
+        conn.execute(_count_attempts(conn.dialect.name), {"_ids": _ids_param(sending, conn.dialect.name)})
 
     def deliver_due(self) -> DeliveryStats:
         """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""

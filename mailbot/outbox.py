@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Insert, Table, bindparam, delete, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from mailbot.store.models import Member, Outbox, OutboxRecipient
@@ -100,6 +110,9 @@ def enqueue_members(
     ).scalar_one()
     params = {"outbox_id": box_id, "community_id": community_id, "now": now, "exclude": exclude_email}
     count = conn.execute(_copy_members(verp, exclude_email is not None), params).rowcount
+    if count is None or count < 0:
+        # psycopg reports no row count for INSERT ... SELECT through SQLAlchemy: ask (index probe).
+        count = conn.execute(_COUNT_RECIPIENTS, {"outbox_id": box_id}).scalar_one()
     if not count:
         conn.execute(_DELETE_OUTBOX, {"id": box_id})
     return int(count or 0)
@@ -108,6 +121,9 @@ def enqueue_members(
 _outbox = cast(Table, Outbox.__table__)
 _recipients = cast(Table, OutboxRecipient.__table__)
 _INSERT_OUTBOX = insert(_outbox).returning(_outbox.c.id)
+_COUNT_RECIPIENTS = select(func.count()).select_from(_recipients).where(
+    _recipients.c.outbox_id == bindparam("outbox_id")
+)
 _DELETE_OUTBOX = delete(_outbox).where(_outbox.c.id == bindparam("id"))
 
 

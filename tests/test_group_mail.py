@@ -35,6 +35,8 @@ def test_post_reaches_every_other_member_with_list_headers(db_url: str, tmp_path
     raw = member_mail("somchai@example.org", "เครื่องพิมพ์ชั้น 3 ใช้ไม่ได้", "ใครรู้วิธีแก้บ้างครับ", name="สมชาย ใจดี")
     result = app.ingest(raw, source="test", source_ref="t1")
     assert (result.status, result.kind) == ("processed", "post")
+    # What `mailbot messages` shows for the post: how many members it was queued for.
+    assert result.reason == "distributed to 2 members"
     stats = app.deliverer.drain()
     assert stats.sent == 2 and stats.failed == 0
 

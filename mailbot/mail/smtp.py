@@ -286,6 +286,9 @@ def _rset(smtp: smtplib.SMTP) -> None:
         raise _Dropped(_reply_text(code, msg), True)
 
 
+_KEEP_WIRE_BYTES = 1 << 20
+
+
 class SmtpSender:
     """Sends envelopes through up to `settings.connections` persistent connections in parallel.
 
@@ -300,6 +303,7 @@ class SmtpSender:
         self._conns = [_Connection(settings, name) for _ in range(max(1, settings.connections))]
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._last_wire: tuple[bytes, bytes] | None = None  # (data, its wire form)
 
     def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
         if not envelopes:
@@ -309,11 +313,19 @@ class SmtpSender:
 
     def _send_locked(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
         results: list[SendResult | None] = [None] * len(envelopes)
-        # VERP envelopes usually share one data object: prepare its wire form once.
+        # VERP envelopes usually share one data object, across the rounds of a claim too:
+        # prepare its wire form once (the last one is kept, checked by identity).
         wires: dict[int, bytes] = {}
         for env in envelopes:
             if id(env.data) not in wires:
-                wires[id(env.data)] = wire_data(env.data)
+                last = self._last_wire
+                if last is not None and last[0] is env.data:
+                    wires[id(env.data)] = last[1]
+                else:
+                    wires[id(env.data)] = wire_data(env.data)
+                    # Not for large messages: they would stay in memory until the next send.
+                    small = len(env.data) <= _KEEP_WIRE_BYTES
+                    self._last_wire = (env.data, wires[id(env.data)]) if small else None
         todo = deque(range(len(envelopes)))
         todo_lock = threading.Lock()
         errors: list[str] = []
