@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from bench import setup
 from bench.context import Bench
 from bench.corpus import message
 from bench.measure import Figure, timed
 from bench.report import Row
+from mailbot.mail.smtp import Envelope, SmtpSender
 
 
 def once(bench: Bench, members: int, verp: bool) -> tuple[float, float, float]:
@@ -28,6 +31,24 @@ def once(bench: Bench, members: int, verp: bool) -> tuple[float, float, float]:
         return span.wall, queued.wall, span.cpu
     finally:
         servers.drop(url)
+
+
+def sender_alone(bench: Bench, count: int, per_call: int) -> float:
+    """Envelopes/s of mailbot's SMTP sender alone (no database): `count` VERP envelopes of one
+    post, handed over `per_call` at a time, as the delivery rounds do."""
+    settings = setup.settings("sqlite://", bench.workdir / "data", smtp_port=bench.servers.sink.port)
+    sender = SmtpSender(settings.smtp)
+    data = message(1, setup.member_email(0), setup.LIST, seed=count)
+    envelopes = [Envelope(f"km-it-bounces+t{i}@example.org", [setup.member_email(i)], data) for i in range(count)]
+    try:
+        start = time.perf_counter()
+        for i in range(0, count, per_call):
+            results = sender.send_many(envelopes[i : i + per_call])
+            if any(not r.accepted for r in results):
+                raise RuntimeError("the sink refused an envelope")
+        return count / (time.perf_counter() - start)
+    finally:
+        sender.close()
 
 
 def run(bench: Bench) -> None:
@@ -54,3 +75,12 @@ def run(bench: Bench) -> None:
             lbl = "sink msgs/s (1 rcpt/txn)" if verp else "sink rcpts/s (100/txn)"
             ok = None if limit is None or not verp else rate.median >= 0.5 * limit
             bench.add(Row("fanout", label, "rcpts/s", rate, limit, lbl, ">= 50% of sink" if verp else "", ok))
+    # What the sender alone can do (no database), in the delivery rounds' size and in one call:
+    # the rounds are the bound on re-sends after a crash (at most one round sent but unrecorded).
+    count = bench.size(200, 10_000)
+    smtp = setup.settings("sqlite://", bench.workdir / "data").smtp
+    per_round = smtp.connections * smtp.inflight_per_connection
+    for per_call, what in ((per_round, f"rounds of {per_round} (the delivery default)"), (count, "all in one call")):
+        fig = Figure([sender_alone(bench, count, per_call) for _ in range(bench.runs)])
+        bench.add(Row("limits", f"mailbot's SMTP sender alone, no database: {count} VERP envelopes, {what}",
+                      "envelopes/s", fig, bench.limits.get("sink-msgs-s"), "sink msgs/s (1 rcpt/txn)"))  # fmt: skip
