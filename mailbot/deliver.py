@@ -304,22 +304,32 @@ class Deliverer:
         stats = DeliveryStats()
         now = self.clock.now()
         with self.sessions() as session:
+            if self._unrecorded is not None:
+                # Outcomes of a round whose recording failed: record them before sending more.
+                pending_outcome, self._unrecorded = self._unrecorded, None
+                self._record(session, *pending_outcome, stats)
             if is_postgres(session):
-                # Row locks are held while sending, so other workers skip these rows.
-                with session.begin():
-                    due = self._claim(session, now)
-                    if not due:
-                        return stats
-                    envelopes, groups, boxes = self._envelopes(session, due)
-                    checkpoint("deliver-after-claim")
-                    results = self.sender.send_many(envelopes)
-                    checkpoint("after-smtp-send")
-                    self._apply(session, groups, results, boxes, self.clock.now(), stats)
+                sent: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, Outbox]] | None = None
+                try:
+                    # Row locks are held while sending, so other workers skip these rows.
+                    with session.begin():
+                        due = self._claim(session, now)
+                        if not due:
+                            return stats
+                        envelopes, groups, boxes = self._envelopes(session, due)
+                        checkpoint("deliver-after-claim")
+                        results = self.sender.send_many(envelopes)
+                        sent = (groups, results, boxes)
+                        checkpoint("after-smtp-send")
+                        self._apply(session, groups, results, boxes, self.clock.now(), stats)
+                except OperationalError:
+                    # Sent, but the server went away before the outcome was committed (restart,
+                    # crash): keep it and record it first thing next time, so nothing goes twice.
+                    # Recording it again after a commit whose answer was lost changes nothing.
+                    if sent is not None:
+                        self._unrecorded = sent
+                    raise
             else:
-                if self._unrecorded is not None:
-                    # Outcomes of a round whose recording failed: record them before sending more.
-                    pending_outcome, self._unrecorded = self._unrecorded, None
-                    self._record(session, *pending_outcome, stats)
                 # SQLite has one writer: claim, send outside any write lock, then record briefly.
                 with session.begin():
                     due = self._claim(session, now, _ROUNDS_PER_CLAIM)

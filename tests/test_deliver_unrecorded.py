@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
 from mailbot.mail.smtp import Envelope, SendResult, SmtpSender
+from mailbot.store.db import make_engine
 from mailbot.store.models import OutboxRecipient
 from tests.helpers import add_members, make_app, member_mail, settings_for
 
@@ -57,6 +58,46 @@ def test_unrecorded_outcomes_are_recorded_not_resent(tmp_path: Path, smtp_sink: 
         app.deliverer.deliver_due()
     assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]
     sender.release()
+    app.deliverer.drain()
+    assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]  # not sent again
+    with app.sessions() as s:
+        assert set(s.scalars(select(OutboxRecipient.status))) == {"sent"}
+
+
+class ServerGoneAfterSend:
+    """Our Sender interface around the real SMTP sender: right after the first send, every other
+    connection to the bot's PostgreSQL database is terminated by the server, as in a restart."""
+
+    def __init__(self, inner: SmtpSender, url: str) -> None:
+        self.inner, self.url, self.done = inner, url, False
+
+    def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        results = self.inner.send_many(envelopes)
+        if not self.done:
+            self.done = True
+            admin = make_engine(self.url)
+            with admin.begin() as conn:
+                conn.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ))  # fmt: skip
+            admin.dispose()
+        return results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_postgres_gone_after_send_outcome_is_recorded_not_resent(
+    tmp_path: Path, smtp_sink: Any, pg_url: str
+) -> None:
+    settings = settings_for(pg_url, tmp_path, smtp_port=smtp_sink.port)
+    app = make_app(settings, sender=ServerGoneAfterSend(SmtpSender(settings.smtp), pg_url))
+    add_members(app, ("a@example.org", "A"), ("b@example.org", "B"), ("c@example.org", "C"))
+    app.ingest(member_mail("a@example.org", "once only", "x"), source="test", source_ref="u1")
+    with pytest.raises(OperationalError):
+        app.deliverer.deliver_due()  # sent, then the outcome could not be committed
+    assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]
     app.deliverer.drain()
     assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]  # not sent again
     with app.sessions() as s:

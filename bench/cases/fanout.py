@@ -55,6 +55,8 @@ def run(bench: Bench) -> None:
     sizes = bench.growth(100, 1000)
     if not bench.quick and 10_000 not in sizes:
         sizes.append(10_000)
+    if bench.large:
+        sizes.append(100_000)  # growth: 10x the largest list as well
     for verp in (False, True):
         limit_key = "sink-msgs-s" if verp else "sink-rcpts-s-100"
         limit = bench.limits.get(limit_key)
