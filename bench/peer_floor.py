@@ -7,7 +7,6 @@ Run as `python -m bench.peer_floor SINK_PORT DB_PATH MEMBERS`; prints the port i
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import sys
 import threading
@@ -17,40 +16,8 @@ import mailparser
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
+from bench.pipelining import PipeliningClient, wire
 from bench.servers import free_port
-
-
-class _Sender:
-    """One persistent RFC 2920 connection: the envelope in one write, answers read in bulk."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.file = self.sock.makefile("rb")
-        self._replies(1)
-        self.sock.sendall(b"EHLO floor.example.org\r\n")
-        self._replies(1)
-
-    def _replies(self, n: int) -> None:
-        for _ in range(n):
-            while True:
-                line = self.file.readline()
-                if not line or int(line[:3]) >= 400:
-                    raise RuntimeError(f"sink refused: {line!r}")
-                if line[3:4] != b"-":
-                    break
-
-    def send(self, mail_from: str, rcpts: list[str], wire: bytes) -> None:
-        cmd = f"MAIL FROM:<{mail_from}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts) + "DATA\r\n"
-        self.sock.sendall(cmd.encode())
-        self._replies(len(rcpts) + 2)
-        self.sock.sendall(wire + b".\r\n")
-        self._replies(1)
-
-
-def _wire(raw: bytes) -> bytes:
-    lines = raw.replace(b"\r\n", b"\n").split(b"\n")
-    out = b"\r\n".join(b"." + ln if ln.startswith(b".") else ln for ln in lines)
-    return out if out.endswith(b"\r\n") else out + b"\r\n"
 
 
 class _Lenient(SMTP):
@@ -69,7 +36,7 @@ def main(argv: list[str]) -> None:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("CREATE TABLE IF NOT EXISTS m (id INTEGER PRIMARY KEY, message_id TEXT, raw BLOB)")
     rcpts = [f"member{i:06d}@example.org" for i in range(1, members)]
-    sender = _Sender(sink_port)
+    sender = PipeliningClient("127.0.0.1", sink_port, helo="floor.example.org")
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -78,9 +45,9 @@ def main(argv: list[str]) -> None:
             db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT INTO m (message_id, raw) VALUES (?, ?)", (parsed.message_id, raw))
             db.execute("COMMIT")
-            wire = _wire(raw)
+            wired = wire(raw)
             for start in range(0, len(rcpts), 100):
-                sender.send("km-it-bounces@example.org", rcpts[start : start + 100], wire)
+                sender.send("km-it-bounces@example.org", rcpts[start : start + 100], wired)
             return "250 OK"
 
     port = free_port()

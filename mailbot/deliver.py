@@ -38,6 +38,7 @@ from mailbot.config import SmtpSettings
 from mailbot.faults import checkpoint
 from mailbot.mail.smtp import Envelope, Sender, SendResult
 from mailbot.mail.verp import verp_sender
+from mailbot.outbox import RECIPIENTS
 from mailbot.store.db import is_postgres
 from mailbot.store.models import Outbox, OutboxRecipient
 
@@ -69,19 +70,13 @@ class _Due(NamedTuple):
     attempts: int
 
 
-def _recipients_table() -> Table:
-    table = OutboxRecipient.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 @functools.lru_cache(maxsize=16)
 def _update_by_id(shape: tuple[str, ...]) -> Update:
     """UPDATE outbox_recipients SET <shape> WHERE id = :_id, built once per shape.
 
     Core executemany by primary key: the ORM's bulk update cost more than the SQL itself, and
     the statement is the same every round."""
-    table = _recipients_table()
+    table = RECIPIENTS
     values: dict[str, Any] = {k: bindparam(k) for k in shape if k != "id"}
     return update(table).where(table.c.id == bindparam("_id")).values(values)
 
@@ -103,14 +98,14 @@ def _ids_param(ids: Sequence[object], dialect: str) -> object:
 @functools.lru_cache(maxsize=32)
 def _update_by_ids(shape: tuple[str, ...], dialect: str) -> Update:
     """UPDATE outbox_recipients SET <shape> WHERE id in the bound list, for rows given the same values."""
-    table = _recipients_table()
+    table = RECIPIENTS
     values: dict[str, Any] = {k: bindparam(k) for k in shape}
     return update(table).where(_id_in_list(table, dialect)).values(values)
 
 
 @functools.lru_cache(maxsize=2)
 def _count_attempts(dialect: str) -> Update:
-    table = _recipients_table()
+    table = RECIPIENTS
     return update(table).where(_id_in_list(table, dialect)).values(attempts=table.c.attempts + 1)
 
 

@@ -23,6 +23,10 @@ from sqlalchemy.orm import Session
 
 from mailbot.store.models import Member, Outbox, OutboxRecipient
 
+# Core handles of the two tables: the outbox code never needs their ORM objects.
+OUTBOX = cast(Table, Outbox.__table__)
+RECIPIENTS = cast(Table, OutboxRecipient.__table__)
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -42,27 +46,18 @@ def enqueue(
     now: datetime,
     verp: bool = False,
     source_message_id: int | None = None,
-) -> Outbox | None:
-    """Queue `data` for `recipients`; nothing is sent until the surrounding transaction commits."""
+) -> int | None:
+    """Queue `data` for `recipients`; nothing is sent until the surrounding transaction commits.
+    Returns the outbox row's id (None: no recipients, nothing queued)."""
     if not recipients:
         return None
-    row = Outbox(
-        community_id=community_id,
-        source_message_id=source_message_id,
-        kind=kind,
-        verp=verp,
-        mail_from=mail_from,
-        data=data,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
+    box_id = _insert_outbox(session, community_id, source_message_id, kind, verp, mail_from, data, now)
     # A bulk INSERT keeps a 10,000-member fan-out to one round trip per few thousand rows.
     session.execute(
         insert(OutboxRecipient),
         [
             {
-                "outbox_id": row.id,
+                "outbox_id": box_id,
                 "address": r.address,
                 "member_id": r.member_id,
                 "verp_token": r.verp_token if verp else "",
@@ -74,7 +69,30 @@ def enqueue(
             for r in recipients
         ],
     )
-    return row
+    return box_id
+
+
+def _insert_outbox(
+    session: Session,
+    community_id: int,
+    source_message_id: int | None,
+    kind: str,
+    verp: bool,
+    mail_from: str,
+    data: bytes,
+    now: datetime,
+) -> int:
+    """The outbox row for one message (Core: callers need only its id)."""
+    values = {
+        "community_id": community_id,
+        "source_message_id": source_message_id,
+        "kind": kind,
+        "verp": verp,
+        "mail_from": mail_from,
+        "data": data,
+        "created_at": now,
+    }
+    return int(session.connection().execute(_INSERT_OUTBOX, values).scalar_one())
 
 
 def enqueue_members(
@@ -95,19 +113,8 @@ def enqueue_members(
     a post to 1,000 members costs one statement instead of 1,000 rows built in Python.
     Returns the number of recipients; queues nothing when there are none.
     """
-    conn = session.connection()  # Core: the caller never needs the Outbox object
-    box_id = conn.execute(
-        _INSERT_OUTBOX,
-        {
-            "community_id": community_id,
-            "source_message_id": source_message_id,
-            "kind": kind,
-            "verp": verp,
-            "mail_from": mail_from,
-            "data": data,
-            "created_at": now,
-        },
-    ).scalar_one()
+    box_id = _insert_outbox(session, community_id, source_message_id, kind, verp, mail_from, data, now)
+    conn = session.connection()
     params = {"outbox_id": box_id, "community_id": community_id, "now": now, "exclude": exclude_email}
     count = conn.execute(_copy_members(verp, exclude_email is not None), params).rowcount
     if count is None or count < 0:
@@ -118,19 +125,17 @@ def enqueue_members(
     return int(count or 0)
 
 
-_outbox = cast(Table, Outbox.__table__)
-_recipients = cast(Table, OutboxRecipient.__table__)
-_INSERT_OUTBOX = insert(_outbox).returning(_outbox.c.id)
-_COUNT_RECIPIENTS = select(func.count()).select_from(_recipients).where(
-    _recipients.c.outbox_id == bindparam("outbox_id")
+_INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id)
+_COUNT_RECIPIENTS = select(func.count()).select_from(RECIPIENTS).where(
+    RECIPIENTS.c.outbox_id == bindparam("outbox_id")
 )
-_DELETE_OUTBOX = delete(_outbox).where(_outbox.c.id == bindparam("id"))
+_DELETE_OUTBOX = delete(OUTBOX).where(OUTBOX.c.id == bindparam("id"))
 
 
 @functools.lru_cache(maxsize=4)
 def _copy_members(verp: bool, exclude: bool) -> Insert:
     """INSERT INTO outbox_recipients (...) SELECT ... FROM members WHERE ..., built once per shape."""
-    r = _recipients.c
+    r = RECIPIENTS.c
     conditions: list[ColumnElement[bool]] = [
         Member.community_id == bindparam("community_id"),
         Member.status == "active",
@@ -153,4 +158,4 @@ def _copy_members(verp: bool, exclude: bool) -> Insert:
         .order_by(Member.id)
     )
     columns = ["outbox_id", "address", "member_id", "verp_token", "status", "attempts", "next_attempt_at", "last_error"]
-    return insert(_recipients).from_select(columns, rows)
+    return insert(RECIPIENTS).from_select(columns, rows)

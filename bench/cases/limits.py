@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from sqlalchemy import text
 from bench.context import Bench
 from bench.corpus import messages
 from bench.measure import Figure
+from bench.pipelining import PipeliningClient, wire
 from bench.report import Row
 from mailbot.store.db import make_engine
 
@@ -27,40 +27,9 @@ def parse_rate(raws: Sequence[bytes]) -> float:
     return len(raws) / (time.perf_counter() - start)
 
 
-def _pipelined_client(host: str, port: int, envelopes: Sequence[tuple[str, list[str]]], data: bytes) -> None:
-    """A minimal RFC 2920 client: the whole envelope in one write, then the data; answers read in bulk."""
-    with socket.create_connection((host, port), timeout=30) as s:
-        f = s.makefile("rb")
-
-        def replies(n: int) -> None:
-            for _ in range(n):
-                while True:
-                    line = f.readline()
-                    if not line:
-                        raise ConnectionError("sink closed the connection")
-                    if not line[:3].isdigit() or int(line[:3]) >= 400:
-                        raise RuntimeError(f"sink refused: {line!r}")
-                    if line[3:4] != b"-":
-                        break
-
-        replies(1)
-        s.sendall(b"EHLO bench.example.org\r\n")
-        replies(1)
-        for mail_from, rcpts in envelopes:
-            cmd = f"MAIL FROM:<{mail_from}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts) + "DATA\r\n"
-            s.sendall(cmd.encode())
-            replies(len(rcpts) + 2)
-            s.sendall(data + b".\r\n")
-            replies(1)
-        s.sendall(b"QUIT\r\n")
-
-
 def sink_rate(host: str, port: int, data: bytes, *, transactions: int, rcpts_per_txn: int, connections: int) -> float:
     """Recipients per second the sink accepts, `connections` clients in parallel."""
-    wire = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    wire = b"\r\n".join(b"." + ln if ln.startswith(b".") else ln for ln in wire.split(b"\r\n"))
-    if not wire.endswith(b"\r\n"):
-        wire += b"\r\n"
+    wired = wire(data)
     per_conn = max(1, transactions // connections)
     errors: list[BaseException] = []
 
@@ -70,7 +39,10 @@ def sink_rate(host: str, port: int, data: bytes, *, transactions: int, rcpts_per
             for t in range(per_conn)
         ]
         try:
-            _pipelined_client(host, port, envs, wire)
+            client = PipeliningClient(host, port)
+            for mail_from, rcpts in envs:
+                client.send(mail_from, rcpts, wired)
+            client.close()
         except BaseException as exc:  # noqa: BLE001 - re-raised below in the main thread
             errors.append(exc)
 
