@@ -19,7 +19,7 @@ from pathlib import Path
 from bench import setup
 from bench.context import Bench
 from bench.corpus import message
-from bench.measure import Figure, rss_mib
+from bench.measure import Figure, FirstSeen, rss_mib
 from bench.servers import REPO, free_port
 
 HOME = REPO / "bench" / ".mailman"  # git-ignored
@@ -269,11 +269,18 @@ def workload_once(log: SmtpLog, lmtp_port: int, posts: int, members: int,
     log.poll()
     before = log.delivered.get(address, 0)
     cpu0 = cpu_seconds(pids)
+
+    def delivered() -> bool:
+        log.poll()
+        return log.delivered.get(address, 0) > before
+
+    # Watched while the posts go in (the log is read only by the watcher until it stops).
+    watcher = FirstSeen(delivered).start()
     t0 = time.monotonic()
     with smtplib.LMTP("127.0.0.1", lmtp_port, timeout=60) as lmtp:
         for raw in raws:
             lmtp.sendmail(setup.member_email(0), [address], raw)
-    first = 0.0
+    first = watcher.stop() or 0.0
     deadline = t0 + max(120.0, posts * members / 200)
     done = 0
     while time.monotonic() < deadline:

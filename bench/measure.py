@@ -6,8 +6,9 @@ import contextlib
 import signal
 import statistics
 import subprocess
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,36 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
         proc.wait()
     if proc.stderr:
         proc.stderr.close()
+
+
+class FirstSeen:
+    """The monotonic time `check()` first held, watched from a thread while the caller goes on (e.g.
+    the first copy delivered while posts are still being injected: looked for only after the
+    injection, it would always include the whole injection)."""
+
+    def __init__(self, check: Callable[[], bool], interval: float = 0.01) -> None:
+        self.check = check
+        self.interval = interval
+        self.at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="first-seen", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            if self.check():
+                self.at = time.monotonic()
+                return
+            self._stop.wait(self.interval)
+
+    def start(self) -> FirstSeen:
+        self._thread.start()
+        return self
+
+    def stop(self) -> float | None:
+        """Stop watching; the time seen so far (None: not yet), after which `check` is the caller's."""
+        self._stop.set()
+        self._thread.join()
+        return self.at
 
 
 def reset_peak_rss() -> None:

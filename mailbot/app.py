@@ -69,7 +69,7 @@ class App:
         hooks = [*FACTS_HOOKS, moderation_facts_hook(settings, self.clock)]
         self.pipeline = Pipeline(settings, self.sessions, self.rules, self.renderer, self.clock, hooks)
         self.sender: Sender = sender or make_sender(settings)
-        self.deliverer = Deliverer(settings.smtp, self.sessions, self.sender, self.clock)
+        self.deliverer = Deliverer(settings.smtp, self.engine, self.sender, self.clock)
         self.watermarks = DbWatermarks(self.sessions, self.clock)
         self._prepared = False
 

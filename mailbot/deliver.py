@@ -21,6 +21,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
+    Engine,
+    Integer,
     String,
     Table,
     Update,
@@ -31,7 +34,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.clock import Clock
 from mailbot.config import SmtpSettings
@@ -39,7 +41,6 @@ from mailbot.faults import checkpoint
 from mailbot.mail.smtp import Envelope, Sender, SendResult
 from mailbot.mail.verp import verp_sender
 from mailbot.outbox import RECIPIENTS
-from mailbot.store.db import is_postgres
 from mailbot.store.models import Outbox, OutboxRecipient
 
 log = logging.getLogger("mailbot.deliver")
@@ -54,10 +55,21 @@ class DeliveryStats:
     failed: int = 0
     deferred: int = 0
     errors: list[str] = field(default_factory=list)
+    more: bool = False  # the claim was full: more may be due now, so do not wait before the next
 
     @property
     def attempted(self) -> int:
         return self.sent + self.failed + self.deferred
+
+
+class _Box(NamedTuple):
+    """What sending needs of one outbox row (read with Core: the ORM's identity map bought nothing here)."""
+
+    id: int
+    verp: bool
+    mail_from: str
+    data: bytes
+    created_at: datetime
 
 
 class _Due(NamedTuple):
@@ -68,6 +80,37 @@ class _Due(NamedTuple):
     address: str
     verp_token: str
     attempts: int
+
+
+# The claim's statements, built once: building them cost more than running them, and a busy list
+# claims once per post. Due = pending and its time has come, oldest first in the order of the due
+# index (status, next_attempt_at, id), so the database reads just the rows it returns (ordering by
+# id alone sorted every pending row on every round: a large fan-out took quadratic time).
+_DUE = (OutboxRecipient.status == "pending", OutboxRecipient.next_attempt_at <= bindparam("now"))
+_DUE_ORDER = (OutboxRecipient.next_attempt_at, OutboxRecipient.id)
+_PEEK_VERP = (
+    select(Outbox.verp)
+    .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
+    .where(*_DUE)
+    .order_by(*_DUE_ORDER)
+    .limit(1)
+)
+_CLAIM = (
+    select(
+        OutboxRecipient.id,
+        OutboxRecipient.outbox_id,
+        OutboxRecipient.address,
+        OutboxRecipient.verp_token,
+        OutboxRecipient.attempts,
+    )
+    .where(*_DUE)
+    .order_by(*_DUE_ORDER)
+    .limit(bindparam("limit", type_=Integer))
+)
+_CLAIM_LOCKED = _CLAIM.with_for_update(skip_locked=True)  # PostgreSQL: other workers skip these rows
+_BOXES = select(Outbox.id, Outbox.verp, Outbox.mail_from, Outbox.data, Outbox.created_at).where(
+    Outbox.id.in_(bindparam("ids", expanding=True))
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -109,6 +152,11 @@ def _count_attempts(dialect: str) -> Update:
     return update(table).where(_id_in_list(table, dialect)).values(attempts=table.c.attempts + 1)
 
 
+def _left_over(due: Sequence[_Due], groups: Sequence[list[_Due]]) -> bool:
+    """Claimed rows beyond the rounds' envelopes (many small posts): they stay due for the next claim."""
+    return sum(len(g) for g in groups) < len(due)
+
+
 def backoff(settings: SmtpSettings, attempts: int) -> timedelta:
     """Exponential backoff with a little jitter so a fleet of deferred rows does not retry in step."""
     delay = min(settings.retry_base_seconds * (2 ** max(attempts - 1, 0)), settings.retry_max_seconds)
@@ -119,61 +167,39 @@ class Deliverer:
     def __init__(
         self,
         settings: SmtpSettings,
-        sessions: sessionmaker[Session],
+        engine: Engine,
         sender: Sender,
         clock: Clock,
     ) -> None:
         self.settings = settings
-        self.sessions = sessions
+        # Core connections, not ORM sessions: delivery loads no objects, and a session's
+        # bookkeeping per round cost more than the round's statements.
+        self.engine = engine
         self.sender = sender
         self.clock = clock
         # Envelopes sent per round before their outcome is committed: after a crash at most
         # this many are sent again (one or two per parallel connection, i.e. those in flight).
         self.per_round = settings.connections * settings.inflight_per_connection
         self.wake = threading.Event()
-        self._unrecorded: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, Outbox]] | None = None
+        self._unrecorded: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, _Box]] | None = None
 
-    def _claim(self, session: Session, now: datetime, rounds: int = 1) -> list[_Due]:
-        due = (OutboxRecipient.status == "pending", OutboxRecipient.next_attempt_at <= now)
-        # Oldest due first, in the order of the due index (status, next_attempt_at, id): the
-        # database reads just the rows it returns. Ordering by id alone made it sort every
-        # pending row on every round, so a large fan-out took time quadratic in its size.
-        order = (OutboxRecipient.next_attempt_at, OutboxRecipient.id)
+    def _claim(self, conn: Connection, now: datetime, rounds: int = 1) -> tuple[list[_Due], bool]:
+        """The oldest due recipients, one or more rounds' worth; and whether the claim was full."""
         # Peek at the next due row: a VERP fan-out needs one row per envelope, a batched one
         # batch_size rows per envelope. Claiming just one round's worth keeps reads small.
-        verp = session.scalar(
-            select(Outbox.verp)
-            .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
-            .where(*due)
-            .order_by(*order)
-            .limit(1)
-        )
+        verp = conn.scalar(_PEEK_VERP, {"now": now})
         if verp is None:
-            return []
+            return [], False
         limit = (self.per_round if verp else self.per_round * self.settings.batch_size) * rounds
-        query = (
-            select(
-                OutboxRecipient.id,
-                OutboxRecipient.outbox_id,
-                OutboxRecipient.address,
-                OutboxRecipient.verp_token,
-                OutboxRecipient.attempts,
-            )
-            .where(*due)
-            .order_by(*order)
-            .limit(limit)
-        )
-        if is_postgres(session):
-            query = query.with_for_update(skip_locked=True)
-        return [_Due(*row) for row in session.execute(query)]
+        query = _CLAIM_LOCKED if conn.dialect.name == "postgresql" else _CLAIM
+        due = [_Due(*row) for row in conn.execute(query, {"now": now, "limit": limit})]
+        return due, len(due) >= limit
 
     def _envelopes(
-        self, session: Session, due: Sequence[_Due], rounds: int = 1
-    ) -> tuple[list[Envelope], list[list[_Due]], dict[int, Outbox]]:
+        self, conn: Connection, due: Sequence[_Due], rounds: int = 1
+    ) -> tuple[list[Envelope], list[list[_Due]], dict[int, _Box]]:
         outbox_ids = sorted({d.outbox_id for d in due})
-        boxes = {
-            o.id: o for o in session.scalars(select(Outbox).where(Outbox.id.in_(outbox_ids)))
-        }
+        boxes = {row.id: _Box(*row) for row in conn.execute(_BOXES, {"ids": outbox_ids})}
         by_box: dict[int, list[_Due]] = defaultdict(list)
         for d in due:
             by_box[d.outbox_id].append(d)
@@ -199,10 +225,10 @@ class Deliverer:
 
     def _apply(
         self,
-        session: Session,
+        conn: Connection,
         groups: Sequence[list[_Due]],
         results: Sequence[SendResult],
-        boxes: dict[int, Outbox],
+        boxes: dict[int, _Box],
         now: datetime,
         stats: DeliveryStats,
     ) -> None:
@@ -258,7 +284,6 @@ class Deliverer:
         for u in updates:
             same[tuple(sorted((k, v) for k, v in u.items() if k != "id"))].append(u["id"])
         by_shape: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
-        conn = session.connection()
         for values, ids in same.items():
             shape = tuple(k for k, _ in values)
             if len(ids) == 1:
@@ -271,52 +296,50 @@ class Deliverer:
 
     def _record(
         self,
-        session: Session,
+        conn: Connection,
         groups: Sequence[list[_Due]],
         results: Sequence[SendResult],
-        boxes: dict[int, Outbox],
+        boxes: dict[int, _Box],
         stats: DeliveryStats,
     ) -> None:
         try:
-            with session.begin():
-                self._apply(session, groups, results, boxes, self.clock.now(), stats)
+            with conn.begin():
+                self._apply(conn, groups, results, boxes, self.clock.now(), stats)
         except OperationalError:
             # Sent, but the database cannot take the outcome (disk full, locked): keep it in
             # memory and record it first thing next round, so nothing is sent twice because of it.
             self._unrecorded = (groups, results, boxes)
             raise
 
-    def _count_attempt(self, session: Session, groups: Sequence[list[_Due]]) -> None:
+    def _count_attempt(self, conn: Connection, groups: Sequence[list[_Due]]) -> None:
         # Besides being true, this commit proves the database can still be written before sending.
         sending = [d.id for group in groups for d in group]
-        # Core, not ORM: nothing is loaded in the session to keep in step, and the ORM's
-        # bookkeeping cost more than the statement itself.
-        conn = session.connection()
         conn.execute(_count_attempts(conn.dialect.name), {"_ids": _ids_param(sending, conn.dialect.name)})
 
     def deliver_due(self) -> DeliveryStats:
         """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""
         stats = DeliveryStats()
         now = self.clock.now()
-        with self.sessions() as session:
+        with self.engine.connect() as conn:
             if self._unrecorded is not None:
                 # Outcomes of a round whose recording failed: record them before sending more.
                 pending_outcome, self._unrecorded = self._unrecorded, None
-                self._record(session, *pending_outcome, stats)
-            if is_postgres(session):
-                sent: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, Outbox]] | None = None
+                self._record(conn, *pending_outcome, stats)
+            if conn.dialect.name == "postgresql":
+                sent: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, _Box]] | None = None
                 try:
                     # Row locks are held while sending, so other workers skip these rows.
-                    with session.begin():
-                        due = self._claim(session, now)
+                    with conn.begin():
+                        due, stats.more = self._claim(conn, now)
                         if not due:
                             return stats
-                        envelopes, groups, boxes = self._envelopes(session, due)
+                        envelopes, groups, boxes = self._envelopes(conn, due)
+                        stats.more = stats.more or _left_over(due, groups)
                         checkpoint("deliver-after-claim")
                         results = self.sender.send_many(envelopes)
                         sent = (groups, results, boxes)
                         checkpoint("after-smtp-send")
-                        self._apply(session, groups, results, boxes, self.clock.now(), stats)
+                        self._apply(conn, groups, results, boxes, self.clock.now(), stats)
                 except OperationalError:
                     # Sent, but the server went away before the outcome was committed (restart,
                     # crash): keep it and record it first thing next time, so nothing goes twice.
@@ -326,37 +349,42 @@ class Deliverer:
                     raise
             else:
                 # SQLite has one writer: claim, send outside any write lock, then record briefly.
-                with session.begin():
-                    due = self._claim(session, now, _ROUNDS_PER_CLAIM)
-                    if not due:
-                        return stats
-                    envelopes, groups, boxes = self._envelopes(session, due, _ROUNDS_PER_CLAIM)
-                # Round by round: one commit records the last round's outcome and counts this
-                # round's attempt, then this round is sent. At most one round is ever sent but
+                # Round by round: one commit records the last round's outcome and counts the next
+                # round's attempt, then that round is sent. At most one round is ever sent but
                 # unrecorded (the bound on re-sends after a crash), and the attempt is counted
                 # before sending: on a full disk nothing is sent whose outcome could not be recorded.
+                # The claim's own commit counts the first round's attempt.
+                with conn.begin():
+                    due, stats.more = self._claim(conn, now, _ROUNDS_PER_CLAIM)
+                    if not due:
+                        return stats
+                    envelopes, groups, boxes = self._envelopes(conn, due, _ROUNDS_PER_CLAIM)
+                    stats.more = stats.more or _left_over(due, groups)
+                    self._count_attempt(conn, groups[: self.per_round])
                 last: tuple[list[list[_Due]], list[SendResult]] | None = None
                 for start in range(0, len(envelopes), self.per_round):
                     envs = envelopes[start : start + self.per_round]
                     grps = groups[start : start + self.per_round]
-                    try:
-                        with session.begin():
+                    if start:
+                        try:
+                            with conn.begin():
+                                if last is not None:
+                                    self._apply(conn, last[0], last[1], boxes, self.clock.now(), stats)
+                                self._count_attempt(conn, grps)
+                        except OperationalError:
                             if last is not None:
-                                self._apply(session, last[0], last[1], boxes, self.clock.now(), stats)
-                            self._count_attempt(session, grps)
-                    except OperationalError:
-                        if last is not None:
-                            self._unrecorded = (last[0], last[1], boxes)
-                        raise
+                                self._unrecorded = (last[0], last[1], boxes)
+                            raise
                     last = None
                     checkpoint("deliver-after-claim")
                     results = self.sender.send_many(envs)
                     checkpoint("after-smtp-send")  # sent, status not yet recorded
                     last = (grps, results)
                     if not any(r.accepted or r.perm_failed for r in results):
-                        break  # nothing got through (relay down?): leave the rest for later
+                        stats.more = False  # nothing got through (relay down?): leave the rest for later
+                        break
                 if last is not None:
-                    self._record(session, last[0], last[1], boxes, stats)
+                    self._record(conn, last[0], last[1], boxes, stats)
         checkpoint("deliver-after-record")
         if stats.deferred:
             log.warning("deferred %d recipients: %s", stats.deferred, stats.errors[0])
@@ -378,12 +406,14 @@ class Deliverer:
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            # Cleared before claiming: rows committed after this point set it again, so none is
+            # missed, and rows this claim already took do not cause an empty claim after it.
+            self.wake.clear()
             try:
                 stats = self.deliver_due()
             except Exception:  # noqa: BLE001 - database or network trouble: wait and try again
                 log.exception("delivery round failed; retrying")
                 stats = DeliveryStats()
                 stop.wait(min(self.settings.poll_seconds * 5, 30))
-            if stats.attempted == 0 or stats.sent + stats.failed == 0:
+            if stats.attempted == 0 or stats.sent + stats.failed == 0 or not stats.more:
                 self.wake.wait(self.settings.poll_seconds)
-                self.wake.clear()

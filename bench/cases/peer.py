@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from bench import setup
 from bench.context import Bench
 from bench.corpus import message
 from bench.mailman import Run as Mailman
-from bench.measure import Figure, rss_mib, stop_process
+from bench.measure import Figure, FirstSeen, rss_mib, stop_process
 from bench.report import Row
 from bench.servers import REPO, free_port
 from mailbot.store.db import make_engine
@@ -29,6 +29,11 @@ from mailbot.store.models import OutboxRecipient
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def any_sent(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.scalar(select(OutboxRecipient.id).where(OutboxRecipient.status == "sent").limit(1)) is not None
 
 
 def mailbot_once(bench: Bench, posts: int, members: int) -> tuple[float, float, float, float]:
@@ -66,7 +71,9 @@ verp = false
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
     )  # fmt: skip
     engine = make_engine(url)
+    watch_engine = make_engine(url)  # the watcher thread's own connections
     raws = [message(i, setup.member_email(i % members), setup.LIST, seed=7) for i in range(posts)]
+    first = 0.0
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -79,20 +86,22 @@ verp = false
                     raise RuntimeError(f"mailbot SMTP listener did not come up: {err[-1500:]}") from None
                 time.sleep(0.05)
         cpu0 = cpu_seconds(proc.pid)
+        # Watched while the posts go in: mailbot delivers each post while taking the next.
+        watcher = FirstSeen(lambda: any_sent(watch_engine)).start()
         t0 = time.monotonic()
         for raw in raws:
             client.sendmail(setup.member_email(0), [setup.LIST], raw)
         client.quit()
+        first_at = watcher.stop()
         want = posts * (members - 1)
         sent = 0
-        first = 0.0
         while time.monotonic() - t0 < 600:
             with engine.connect() as conn:
                 sent = conn.scalar(
                     select(func.count()).select_from(OutboxRecipient).where(OutboxRecipient.status == "sent")
                 ) or 0
-            if sent and not first:
-                first = time.monotonic() - t0
+            if sent and first_at is None:
+                first_at = time.monotonic()
             if sent >= want:
                 break
             time.sleep(0.02)
@@ -101,9 +110,11 @@ verp = false
         rss = rss_mib(proc.pid)
         if sent < want:
             raise RuntimeError(f"only {sent} of {want} copies were sent")
+        first = (first_at or time.monotonic()) - t0
     finally:
         stop_process(proc)
         engine.dispose()
+        watch_engine.dispose()
         servers.drop(url)
     return posts / elapsed, cpu * 1000 / posts, first, rss
 

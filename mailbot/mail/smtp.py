@@ -354,9 +354,12 @@ class SmtpSender:
         else:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
-                    max_workers=len(self._conns), thread_name_prefix="smtp-send"
+                    max_workers=len(self._conns) - 1, thread_name_prefix="smtp-send"
                 )
-            for fut in [self._executor.submit(work, c) for c in workers]:
+            # This thread drives the first connection itself: one hand-off fewer per call.
+            futures = [self._executor.submit(work, c) for c in workers[1:]]
+            work(workers[0])
+            for fut in futures:
                 fut.result()
         reason = errors[-1] if errors else "451 4.4.0 not attempted"
         out: list[SendResult] = []
