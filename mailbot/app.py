@@ -66,7 +66,7 @@ class App:
         self.rules: RuleChain = load_rules(
             settings.paths.resolved_rules_dir() / "routing.toml", HANDLERS.keys()
         )
-        hooks = [*FACTS_HOOKS, moderation_facts_hook(settings, self.clock)]
+        hooks = [*FACTS_HOOKS, moderation_facts_hook(settings, self.clock, self.rules)]
         self.pipeline = Pipeline(settings, self.sessions, self.rules, self.renderer, self.clock, hooks)
         self.sender: Sender = sender or make_sender(settings)
         self.deliverer = Deliverer(settings.smtp, self.engine, self.sender, self.clock)

@@ -118,7 +118,7 @@ class PathSettings:
 @dataclass
 class LimitSettings:
     max_message_bytes: int = 10 * 1024 * 1024
-    posts_per_minute: int = 5
+    posts_per_minute: int = 5  # per sender; 0: no limit
     posts_per_hour: int = 30
     commands_per_minute: int = 10
     commands_per_hour: int = 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from datetime import timedelta
 from email.header import Header
@@ -12,9 +13,11 @@ import pytest
 
 from mailbot.commands.parse import parse_commands
 from mailbot.commands.table import COMMANDS, THAI_PREFIXES, lookup
+from mailbot.config import LimitSettings
 from mailbot.mail.parse import parse_message
 from mailbot.moderation import authres
-from tests.test_commands_support import Bot, make_bot, raw_mail
+from mailbot.moderation.facts import post_rate_cap
+from tests.test_commands_support import REPO, Bot, make_bot, raw_mail
 
 pytest_plugins = ("tests.test_commands_support",)  # the `bot` fixture
 
@@ -156,6 +159,41 @@ def test_post_rate_limit_holds_the_flood(bot: Bot) -> None:
     assert results[:5] == ["processed"] * 5 and results[5:] == ["held", "held"]
     bot.clock.advance(timedelta(minutes=2))
     assert bot.post("anan@example.net", "Later", "x").status == "processed"
+
+
+def test_post_rate_per_hour_and_zero_means_no_limit(db_url, tmp_path, monkeypatch) -> None:
+    b = make_bot(db_url, tmp_path, monkeypatch, limits=LimitSettings(posts_per_minute=0, posts_per_hour=3))
+    b.member("anan@example.net")
+    statuses = []
+    for i in range(6):  # one post every 5 minutes: never over a per-minute limit (0: none)
+        statuses.append(b.post("anan@example.net", f"Post {i}", "x").status)
+        b.clock.advance(timedelta(minutes=5))
+    assert statuses == ["processed"] * 3 + ["held"] * 3
+    b.clock.advance(timedelta(hours=1))  # the hour has passed: the sender may post again
+    assert b.post("anan@example.net", "Next hour", "x").status == "processed"
+
+
+def test_a_rules_own_post_limit_is_counted_up_to(db_url, tmp_path, monkeypatch) -> None:
+    # Recent posts are counted only as far as the largest limit any rule applies: a rule's own
+    # per_hour above the settings' must still be reached (counting stopped at 3 would never hold).
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    routing = rules / "routing.toml"
+    text = routing.read_text(encoding="utf-8")
+    assert 'when = "sender-over-post-rate"' in text
+    routing.write_text(
+        text.replace('when = "sender-over-post-rate"', 'when = { test = "sender-over-post-rate", per_hour = 5 }'),
+        encoding="utf-8",
+    )
+    b = make_bot(db_url, tmp_path, monkeypatch, limits=LimitSettings(posts_per_minute=0, posts_per_hour=3),
+                 rules_dir=rules)  # fmt: skip
+    assert post_rate_cap(b.app.settings, b.app.rules) == 5
+    b.member("anan@example.net")
+    statuses = []
+    for i in range(7):
+        statuses.append(b.post("anan@example.net", f"Post {i}", "x").status)
+        b.clock.advance(timedelta(minutes=5))
+    assert statuses == ["processed"] * 5 + ["held"] * 2
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: c.name)

@@ -129,13 +129,14 @@ def make_bot(
     *,
     language: str = "en",
     limits: LimitSettings | None = None,
+    rules_dir: Path | None = None,
     **community_fields: Any,
 ) -> Bot:
     community = CommunitySettings(
         slug="km-it", address="km-it@example.org", name="KM-IT", subject_prefix="[KM-IT]", language=language
     )
     community = dataclasses.replace(community, **community_fields)
-    rules_dir = REPO / "rules"
+    rules_dir = rules_dir or REPO / "rules"
     settings = Settings(
         database=DatabaseSettings(url=db_url),
         paths=PathSettings(data_dir=str(tmp_path / "data"), rules_dir=str(rules_dir)),

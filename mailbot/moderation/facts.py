@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import Integer, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
+from mailbot.classify.chain import RuleChain
 from mailbot.classify.facts import Facts, FactsHook
 from mailbot.clock import Clock
 from mailbot.config import Settings
@@ -18,15 +19,29 @@ from mailbot.moderation.predicates import (
     POSTS_LAST_HOUR,
     POSTS_LAST_MINUTE,
     PRIOR_POSTS,
+    RATE_PREDICATE,
 )
 from mailbot.store.models import POST_KINDS, Community, Message
 
 
-def moderation_facts_hook(settings: Settings, clock: Clock) -> FactsHook:
-    """The hook, with the app's settings (rate limits) and clock (hooks get neither by themselves)."""
+def post_rate_cap(settings: Settings, rules: RuleChain | None = None) -> int:
+    """The largest posting limit any rule can apply (settings.limits, or a rule's own `per_minute`
+    / `per_hour`): counting a sender's recent posts further than this changes no decision.
+    0: every limit is off (0 means no limit), so nothing needs counting."""
+    limits = [settings.limits.posts_per_minute, settings.limits.posts_per_hour]
+    for rule in rules.rules if rules is not None else ():
+        for test in rule.tests:
+            if test.predicate == RATE_PREDICATE:
+                limits += [int(test.params.get("per_minute") or 0), int(test.params.get("per_hour") or 0)]
+    return max(0, *limits)
+
+
+def moderation_facts_hook(settings: Settings, clock: Clock, rules: RuleChain | None = None) -> FactsHook:
+    """The hook, with the app's settings (rate limits), clock and rules (hooks get none by themselves)."""
+    cap = post_rate_cap(settings, rules)
 
     def hook(session: Session, community: Community, msg: ParsedMessage, facts: Facts) -> Facts:
-        facts = moderation_facts(session, community, msg, facts, now=clock.now())
+        facts = moderation_facts(session, community, msg, facts, now=clock.now(), cap=cap)
         if facts.community is not None and facts.route.role == "post":
             pol = policy(settings, facts.community)
             extra = {**facts.extra, POST_LIMITS: (pol.posts_per_minute, pol.posts_per_hour)}
@@ -37,8 +52,17 @@ def moderation_facts_hook(settings: Settings, clock: Clock) -> FactsHook:
 
 
 def moderation_facts(
-    session: Session, community: Community, msg: ParsedMessage, facts: Facts, now: datetime | None = None
+    session: Session,
+    community: Community,
+    msg: ParsedMessage,
+    facts: Facts,
+    now: datetime | None = None,
+    *,
+    cap: int,
 ) -> Facts:
+    """The sender's history the moderation rules ask about. Recent posts are counted up to `cap`
+    (post_rate_cap): so a post costs the same however much its sender posted before (a flood,
+    a loop, a bulk import), and nothing when no limit is on."""
     now = now or datetime.now(UTC)
     if facts.route.role != "post" or not msg.sender_email:
         return facts
@@ -47,17 +71,21 @@ def moderation_facts(
         # Only "has this member ever had a post through?" matters: stop at the first one.
         prior = session.scalar(_PRIOR_POST, {"member_id": facts.member.id})
         extra[PRIOR_POSTS] = 0 if prior is None else 1
-    # Both windows in one range scan of this sender's last hour (index: community, sender, time).
-    last_hour, last_minute = session.execute(
-        _RECENT_POSTS,
-        {
-            "community_id": community.id,
-            "sender": msg.sender_email,
-            "hour_ago": now - timedelta(hours=1),
-            "minute_ago": now - timedelta(minutes=1),
-        },
-    ).one()
-    extra[POSTS_LAST_HOUR], extra[POSTS_LAST_MINUTE] = int(last_hour), int(last_minute)
+    if cap > 0:
+        # Both windows in one scan of this sender's last hour, newest first (index: community,
+        # sender, role, time), stopping after `cap` posts: the minute's posts are the newest, so
+        # both counts are exact up to the cap, and a limit is only ever compared with them.
+        last_hour, last_minute = session.execute(
+            _RECENT_POSTS,
+            {
+                "community_id": community.id,
+                "sender": msg.sender_email,
+                "hour_ago": now - timedelta(hours=1),
+                "minute_ago": now - timedelta(minutes=1),
+                "cap": cap,
+            },
+        ).one()
+        extra[POSTS_LAST_HOUR], extra[POSTS_LAST_MINUTE] = int(last_hour), int(last_minute)
     return dataclasses.replace(facts, extra=extra)
 
 
@@ -71,14 +99,22 @@ _PRIOR_POST = (
     )
     .limit(1)
 )
-_RECENT_POSTS = select(
-    func.count(Message.id),
-    func.coalesce(
-        func.sum(case((Message.received_at > bindparam("minute_ago", type_=Message.received_at.type), 1), else_=0)), 0
-    ),
-).where(
-    Message.community_id == bindparam("community_id"),
-    Message.from_email == bindparam("sender"),
-    Message.received_at > bindparam("hour_ago", type_=Message.received_at.type),
-    Message.address_role == "post",
+_RECENT = (
+    select(Message.received_at)
+    .where(
+        Message.community_id == bindparam("community_id"),
+        Message.from_email == bindparam("sender"),
+        Message.address_role == "post",
+        Message.received_at > bindparam("hour_ago", type_=Message.received_at.type),
+    )
+    .order_by(Message.received_at.desc())
+    .limit(bindparam("cap", type_=Integer))
+    .subquery()
 )
+_RECENT_POSTS = select(
+    func.count(),
+    func.coalesce(
+        func.sum(case((_RECENT.c.received_at > bindparam("minute_ago", type_=Message.received_at.type), 1), else_=0)),
+        0,
+    ),
+).select_from(_RECENT)

@@ -19,6 +19,7 @@ PRIOR_POSTS = "moderation-prior-posts"  # facts.extra: processed posts by this m
 POSTS_LAST_MINUTE = "moderation-posts-minute"
 POSTS_LAST_HOUR = "moderation-posts-hour"
 POST_LIMITS = "moderation-post-limits"  # (per minute, per hour) from settings.limits
+RATE_PREDICATE = "sender-over-post-rate"  # its per_minute / per_hour params bound the counting (facts.py)
 
 
 def _type_keys(a: Attachment) -> set[str]:
@@ -82,7 +83,7 @@ MODERATION_PREDICATES: dict[str, tuple[PredicateFn, dict[str, type], str]] = {
         {},
         "a member's first post, when the community moderates first posts",
     ),
-    "sender-over-post-rate": (
+    RATE_PREDICATE: (
         _sender_over_post_rate,
         {},
         "sender already posted `per_minute` / `per_hour` times (default: limits)",
