@@ -15,6 +15,7 @@ from typing import Any
 from mailbot import config as config_mod
 from mailbot import members as members_mod
 from mailbot.app import StartupError
+from mailbot.classify import cli as rules_cli
 from mailbot.classify.loader import RuleError
 from mailbot.config import REPO_ROOT, ConfigError, Settings
 from mailbot.jobs import cli as jobs_cli
@@ -30,6 +31,7 @@ EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
     knowledge_cli.register,
     jobs_cli.register,
     moderation_cli.register,
+    rules_cli.register,
 ]
 
 

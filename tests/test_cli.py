@@ -139,3 +139,19 @@ def test_config_error_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[st
     bad.write_text("[smtp]\nport = 'x'\n", encoding="utf-8")
     assert main(["--config", str(bad), "status"]) == 2
     assert "configuration error" in capsys.readouterr().err
+
+
+def test_rules_lists_the_chain_in_order_and_the_predicates(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert run(cfg, "rules", "--format", "json") == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert [r["order"] for r in rules] == list(range(1, len(rules) + 1))
+    assert rules[0]["rule"] == "loop-marker" and rules[-1]["rule"] == "post"
+    by_name = {r["rule"]: r for r in rules}
+    assert by_name["to-bounces-address"]["tests"] == 'to-address-role(role="bounces")'
+    assert by_name["post-rate-limit"]["kind"] == "held"
+    assert run(cfg, "rules", "--predicates", "--format", "json") == 0
+    predicates = {p["predicate"]: p for p in json.loads(capsys.readouterr().out)}
+    # Optional parameters are shown in brackets: a rule may set them, else a default applies.
+    assert predicates["sender-over-post-rate"]["parameters"] == "[per_minute (integer)], [per_hour (integer)]"
+    assert predicates["subject-matches"]["parameters"] == "patterns (list)"

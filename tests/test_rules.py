@@ -33,6 +33,16 @@ def test_shipped_rules_load() -> None:
         ),
         ('[[rule]]\nname = "x"\nwhen = "is-bounce"\nkind = "bounce"\n', "catch-all"),
         ('[[rule]]\nname = "x"\nwhen = "always"\nkind = "post"\ncolour = 1\n', "unknown keys"),
+        # A misspelt parameter used to be ignored silently (the default applied instead).
+        (
+            '[[rule]]\nname = "x"\nwhen = { test = "sender-over-post-rate", per_hours = 5 }\nkind = "held"\n',
+            "has no parameter 'per_hours' \\(it takes: per_hour, per_minute\\)",
+        ),
+        (
+            '[[rule]]\nname = "x"\nwhen = { test = "sender-over-post-rate", per_hour = "5" }\nkind = "held"\n',
+            "sender-over-post-rate.per_hour must be an integer",
+        ),
+        ('[[rule]]\nname = "x"\nwhen = { test = "always", lines = 3 }\nkind = "post"\n', "it takes: none"),
     ],
 )
 def test_rule_file_mistakes_are_named(tmp_path: Path, body: str, fragment: str) -> None:

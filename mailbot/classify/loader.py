@@ -14,6 +14,9 @@ from mailbot.classify.predicates import PREDICATES
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
+_TOML_KINDS = {int: "an integer", str: "a string", list: "a list", bool: "true or false"}
+
+
 class RuleError(ValueError):
     """A rule file is wrong; the message names the file, the rule and the problem."""
 
@@ -29,11 +32,18 @@ def _test(spec: Any, where: str, negate: bool) -> Test:
     pred = PREDICATES.get(name)
     if pred is None:
         raise RuleError(f"{where}: unknown predicate {name!r} (known: {', '.join(sorted(PREDICATES))})")
-    for key, typ in pred.params.items():
+    for key in pred.params:
         if key not in params:
             raise RuleError(f"{where}: predicate {name!r} needs parameter {key!r}")
-        if not isinstance(params[key], typ):
-            raise RuleError(f"{where}: {name}.{key} must be a {typ.__name__}")
+    known = {**pred.params, **pred.optional}
+    for key, value in params.items():
+        # A misspelt parameter would otherwise be ignored silently and its default used.
+        if key not in known:
+            takes = ", ".join(sorted(known)) or "none"
+            raise RuleError(f"{where}: predicate {name!r} has no parameter {key!r} (it takes: {takes})")
+        typ = known[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise RuleError(f"{where}: {name}.{key} must be {_TOML_KINDS.get(typ, typ.__name__)}")
     for key, value in params.items():
         if key == "patterns":
             for pattern in value:

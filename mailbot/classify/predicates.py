@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mailbot.classify.facts import Facts
@@ -20,6 +20,7 @@ class PredicateSpec:
     fn: Predicate
     params: Mapping[str, type]  # required parameter names and their TOML types
     help: str
+    optional: Mapping[str, type] = field(default_factory=dict)  # may be given; else a default applies
 
 
 def _always(msg: ParsedMessage, facts: Facts, p: Mapping[str, Any]) -> bool:
@@ -111,12 +112,12 @@ PREDICATES: dict[str, PredicateSpec] = {
     "is-bounce": PredicateSpec(_is_bounce, {}, "a delivery status notification or bounce"),
     "is-auto-reply": PredicateSpec(_is_auto_reply, {}, "RFC 3834 or out-of-office auto-reply"),
     "no-community": PredicateSpec(_no_community, {}, "addressed to none of our communities"),
-    "size-over": PredicateSpec(_size_over, {}, "larger than `bytes` (default: limits)"),
+    "size-over": PredicateSpec(_size_over, {}, "larger than `bytes` (default: limits)", {"bytes": int}),
     "sender-not-member": PredicateSpec(_sender_not_member, {}, "From is not a member"),
     "sender-role-in": PredicateSpec(_sender_role_in, {"roles": list}, "sender holds a role"),
     "subject-matches": PredicateSpec(_subject_matches, {"patterns": list}, "subject regex"),
     "body-start-matches": PredicateSpec(
-        _body_start_matches, {"patterns": list}, "regex over the first new lines"
+        _body_start_matches, {"patterns": list}, "regex over the first new lines", {"lines": int}
     ),
     "subaddress-is": PredicateSpec(_subaddress_is, {"tags": list}, "list+TAG@ sub-address"),
     "replies-to-thread": PredicateSpec(_replies_to_thread, {}, "replies to a known thread"),

@@ -72,20 +72,24 @@ def _sender_over_post_rate(msg: ParsedMessage, facts: Facts, p: Mapping[str, Any
 
 PredicateFn = Callable[[ParsedMessage, Facts, Mapping[str, Any]], bool]
 
-MODERATION_PREDICATES: dict[str, tuple[PredicateFn, dict[str, type], str]] = {
+# name -> (function, required params, help, optional params), as classify.predicates.PredicateSpec.
+MODERATION_PREDICATES: dict[str, tuple[PredicateFn, dict[str, type], str, dict[str, type]]] = {
     "has-blocked-attachment": (
         _has_blocked_attachment,
         {},
         "an attachment type the community blocks (`types` or community setting)",
+        {"types": list},
     ),
     "first-post-of-member": (
         _first_post_of_member,
         {},
         "a member's first post, when the community moderates first posts",
+        {},
     ),
     RATE_PREDICATE: (
         _sender_over_post_rate,
         {},
         "sender already posted `per_minute` / `per_hour` times (default: limits)",
+        {"per_minute": int, "per_hour": int},
     ),
 }
