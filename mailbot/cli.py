@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -372,6 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ConfigError, StartupError, RuleError, members_mod.MemberError) as exc:
         print(f"mailbot: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`mailbot messages | head`): stop quietly, as other tools do.
+        # Point stdout at /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

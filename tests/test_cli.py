@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from mailbot.cli import main
+from mailbot.config import REPO_ROOT
 
 
 @pytest.fixture
@@ -155,3 +159,18 @@ def test_rules_lists_the_chain_in_order_and_the_predicates(cfg: Path, capsys: py
     # Optional parameters are shown in brackets: a rule may set them, else a default applies.
     assert predicates["sender-over-post-rate"]["parameters"] == "[per_minute (integer)], [per_hour (integer)]"
     assert predicates["subject-matches"]["parameters"] == "patterns (list)"
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(tmp_path: Path) -> None:
+    # `mailbot rules --predicates | head -1`: the reader closes the pipe; no traceback for the user.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "rules", "--predicates"],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "MAILBOT_PATHS__DATA_DIR": str(tmp_path / "data")},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes anything: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
