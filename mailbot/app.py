@@ -43,6 +43,11 @@ FACTS_HOOKS: list[FactsHook] = [thread_facts]
 SERVICES: list[Callable[[App, threading.Event], threading.Thread | None]] = [start_scheduler]
 
 
+def routing_rules(settings: Settings) -> RuleChain:
+    """The classification chain the app runs: rules/routing.toml (or the configured rules dir)."""
+    return load_rules(settings.paths.resolved_rules_dir() / "routing.toml", HANDLERS.keys())
+
+
 class StartupError(RuntimeError):
     """A data file (rules, topics, templates, schedules) is invalid: the bot refuses to start."""
 
@@ -63,9 +68,7 @@ class App:
         self.engine = make_engine(settings.database_url, echo=settings.database.echo)
         self.sessions = make_session_factory(self.engine)
         self.renderer = Renderer(settings.paths.resolved_templates_dir())
-        self.rules: RuleChain = load_rules(
-            settings.paths.resolved_rules_dir() / "routing.toml", HANDLERS.keys()
-        )
+        self.rules: RuleChain = routing_rules(settings)
         hooks = [*FACTS_HOOKS, moderation_facts_hook(settings, self.clock, self.rules)]
         self.pipeline = Pipeline(settings, self.sessions, self.rules, self.renderer, self.clock, hooks)
         self.sender: Sender = sender or make_sender(settings)

@@ -72,6 +72,15 @@ class _Box(NamedTuple):
     created_at: datetime
 
 
+class _Claim(NamedTuple):
+    """One claim, ready to send: envelopes and, index for index, the recipient rows each carries."""
+
+    envelopes: list[Envelope]
+    groups: list[list[_Due]]
+    boxes: dict[int, _Box]
+    more: bool  # rows may be due beyond this claim: the claim was full, or it left rows over
+
+
 class _Due(NamedTuple):
     """One claimed recipient row (a tuple: a claim builds thousands of them)."""
 
@@ -81,6 +90,9 @@ class _Due(NamedTuple):
     verp_token: str
     attempts: int
 
+
+# A sent round's outcome not yet committed: its recipient groups, the SMTP results, their outboxes.
+_Outcome = tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, _Box]]
 
 # The claim's statements, built once: building them cost more than running them, and a busy list
 # claims once per post. Due = pending and its time has come, oldest first in the order of the due
@@ -152,11 +164,6 @@ def _count_attempts(dialect: str) -> Update:
     return update(table).where(_id_in_list(table, dialect)).values(attempts=table.c.attempts + 1)
 
 
-def _left_over(due: Sequence[_Due], groups: Sequence[list[_Due]]) -> bool:
-    """Claimed rows beyond the rounds' envelopes (many small posts): they stay due for the next claim."""
-    return sum(len(g) for g in groups) < len(due)
-
-
 def backoff(settings: SmtpSettings, attempts: int) -> timedelta:
     """Exponential backoff with a little jitter so a fleet of deferred rows does not retry in step."""
     delay = min(settings.retry_base_seconds * (2 ** max(attempts - 1, 0)), settings.retry_max_seconds)
@@ -181,22 +188,27 @@ class Deliverer:
         # this many are sent again (one or two per parallel connection, i.e. those in flight).
         self.per_round = settings.connections * settings.inflight_per_connection
         self.wake = threading.Event()
-        self._unrecorded: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, _Box]] | None = None
+        self._unrecorded: _Outcome | None = None
 
-    def _claim(self, conn: Connection, now: datetime, rounds: int = 1) -> tuple[list[_Due], bool]:
-        """The oldest due recipients, one or more rounds' worth; and whether the claim was full."""
+    def _claim(self, conn: Connection, now: datetime, rounds: int = 1) -> _Claim | None:
+        """The oldest due recipients, one or more rounds' worth, as envelopes (None: nothing due)."""
         # Peek at the next due row: a VERP fan-out needs one row per envelope, a batched one
         # batch_size rows per envelope. Claiming just one round's worth keeps reads small.
         verp = conn.scalar(_PEEK_VERP, {"now": now})
         if verp is None:
-            return [], False
+            return None
         limit = (self.per_round if verp else self.per_round * self.settings.batch_size) * rounds
         query = _CLAIM_LOCKED if conn.dialect.name == "postgresql" else _CLAIM
         due = [_Due(*row) for row in conn.execute(query, {"now": now, "limit": limit})]
-        return due, len(due) >= limit
+        if not due:
+            return None
+        envelopes, groups, boxes = self._envelopes(conn, due, rounds)
+        # Rows beyond the rounds' envelopes (many small posts) stay due for the next claim.
+        left_over = sum(len(g) for g in groups) < len(due)
+        return _Claim(envelopes, groups, boxes, len(due) >= limit or left_over)
 
     def _envelopes(
-        self, conn: Connection, due: Sequence[_Due], rounds: int = 1
+        self, conn: Connection, due: Sequence[_Due], rounds: int
     ) -> tuple[list[Envelope], list[list[_Due]], dict[int, _Box]]:
         outbox_ids = sorted({d.outbox_id for d in due})
         boxes = {row.id: _Box(*row) for row in conn.execute(_BOXES, {"ids": outbox_ids})}
@@ -326,15 +338,14 @@ class Deliverer:
                 pending_outcome, self._unrecorded = self._unrecorded, None
                 self._record(conn, *pending_outcome, stats)
             if conn.dialect.name == "postgresql":
-                sent: tuple[Sequence[list[_Due]], Sequence[SendResult], dict[int, _Box]] | None = None
+                sent: _Outcome | None = None
                 try:
                     # Row locks are held while sending, so other workers skip these rows.
                     with conn.begin():
-                        due, stats.more = self._claim(conn, now)
-                        if not due:
+                        claim = self._claim(conn, now)
+                        if claim is None:
                             return stats
-                        envelopes, groups, boxes = self._envelopes(conn, due)
-                        stats.more = stats.more or _left_over(due, groups)
+                        envelopes, groups, boxes, stats.more = claim
                         checkpoint("deliver-after-claim")
                         results = self.sender.send_many(envelopes)
                         sent = (groups, results, boxes)
@@ -355,11 +366,10 @@ class Deliverer:
                 # before sending: on a full disk nothing is sent whose outcome could not be recorded.
                 # The claim's own commit counts the first round's attempt.
                 with conn.begin():
-                    due, stats.more = self._claim(conn, now, _ROUNDS_PER_CLAIM)
-                    if not due:
+                    claim = self._claim(conn, now, _ROUNDS_PER_CLAIM)
+                    if claim is None:
                         return stats
-                    envelopes, groups, boxes = self._envelopes(conn, due, _ROUNDS_PER_CLAIM)
-                    stats.more = stats.more or _left_over(due, groups)
+                    envelopes, groups, boxes, stats.more = claim
                     self._count_attempt(conn, groups[: self.per_round])
                 last: tuple[list[list[_Due]], list[SendResult]] | None = None
                 for start in range(0, len(envelopes), self.per_round):

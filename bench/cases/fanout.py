@@ -84,7 +84,7 @@ def run(bench: Bench) -> None:
     # The operator's trade-off, measured: bigger delivery rounds (more envelopes sent per status
     # commit) against more copies sent twice after a crash (at most one round).
     members = bench.size(1000, 10_000)
-    smtp = SmtpSettings()
+    smtp = SmtpSettings()  # the defaults: what a deployment delivers with unless configured
     for inflight in (4, 8):
         per_round = smtp.connections * inflight
         rate = Figure([(members - 1) / once(bench, members, True, inflight)[0] for _ in range(bench.runs)])
@@ -94,7 +94,6 @@ def run(bench: Bench) -> None:
     # What the sender alone can do (no database), in the delivery rounds' size and in one call:
     # the rounds are the bound on re-sends after a crash (at most one round sent but unrecorded).
     count = bench.size(200, 10_000)
-    smtp = SmtpSettings()  # the defaults: what a deployment delivers with unless configured
     per_round = smtp.connections * smtp.inflight_per_connection
     for per_call, what in ((per_round, f"rounds of {per_round} (the delivery default)"), (count, "all in one call")):
         fig = Figure([sender_alone(bench, count, per_call) for _ in range(bench.runs)])

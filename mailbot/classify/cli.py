@@ -7,20 +7,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from mailbot.classify.predicates import PREDICATES, TOML_TYPE_NAMES
 from mailbot.config import Settings
-
-_TYPE_NAMES = {int: "integer", str: "string", list: "list", bool: "boolean"}
 
 
 def _params(required: Mapping[str, type], optional: Mapping[str, type]) -> str:
-    parts = [f"{k} ({_TYPE_NAMES.get(t, t.__name__)})" for k, t in required.items()]
-    parts += [f"[{k} ({_TYPE_NAMES.get(t, t.__name__)})]" for k, t in optional.items()]
+    parts = [f"{k} ({TOML_TYPE_NAMES.get(t, t.__name__)})" for k, t in required.items()]
+    parts += [f"[{k} ({TOML_TYPE_NAMES.get(t, t.__name__)})]" for k, t in optional.items()]
     return ", ".join(parts)
 
 
 def predicate_rows() -> list[dict[str, Any]]:
-    from mailbot.classify.predicates import PREDICATES
-
     return [
         {"predicate": name, "parameters": _params(spec.params, spec.optional), "description": spec.help}
         for name, spec in sorted(PREDICATES.items())
@@ -28,10 +25,9 @@ def predicate_rows() -> list[dict[str, Any]]:
 
 
 def rule_rows(settings: Settings) -> list[dict[str, Any]]:
-    from mailbot.classify.loader import load_rules
-    from mailbot.handlers import HANDLERS
+    from mailbot.app import routing_rules  # the app imports the CLI's modules: import it when used
 
-    chain = load_rules(settings.paths.resolved_rules_dir() / "routing.toml", HANDLERS.keys())
+    chain = routing_rules(settings)
     rows = []
     for i, rule in enumerate(chain.rules, 1):
         tests = [

@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mailbot.classify.chain import Rule, RuleChain, Test
-from mailbot.classify.predicates import PREDICATES
+from mailbot.classify.predicates import PREDICATES, TOML_TYPE_NAMES
 
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-
-
-_TOML_KINDS = {int: "an integer", str: "a string", list: "a list", bool: "true or false"}
 
 
 class RuleError(ValueError):
@@ -43,9 +40,9 @@ def _test(spec: Any, where: str, negate: bool) -> Test:
             raise RuleError(f"{where}: predicate {name!r} has no parameter {key!r} (it takes: {takes})")
         typ = known[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise RuleError(f"{where}: {name}.{key} must be {_TOML_KINDS.get(typ, typ.__name__)}")
-    for key, value in params.items():
-        if key == "patterns":
+            kind = TOML_TYPE_NAMES.get(typ, typ.__name__)
+            raise RuleError(f"{where}: {name}.{key} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}")
+        if key == "patterns" and isinstance(value, list):  # a list: checked just above
             for pattern in value:
                 try:
                     re.compile(pattern)

@@ -15,6 +15,10 @@ from mailbot.moderation.predicates import MODERATION_PREDICATES
 Predicate = Callable[[ParsedMessage, Facts, Mapping[str, Any]], bool]
 
 
+# How a parameter's type reads to someone writing rules in TOML (loader errors, `mailbot rules`).
+TOML_TYPE_NAMES: dict[type, str] = {int: "integer", str: "string", list: "list", bool: "boolean"}
+
+
 @dataclass(frozen=True)
 class PredicateSpec:
     fn: Predicate

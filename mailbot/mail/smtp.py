@@ -349,18 +349,18 @@ class SmtpSender:
                 results[i] = self._deliver(conn, env, wires[id(env.data)])
 
         workers = self._conns[: min(len(self._conns), len(envelopes))]
-        if len(workers) == 1:
-            work(workers[0])
-        else:
+        # This thread drives the first connection itself (one hand-off fewer per call); the pool
+        # drives the others, if the call has envelopes for more than one.
+        futures = []
+        if len(workers) > 1:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     max_workers=len(self._conns) - 1, thread_name_prefix="smtp-send"
                 )
-            # This thread drives the first connection itself: one hand-off fewer per call.
             futures = [self._executor.submit(work, c) for c in workers[1:]]
-            work(workers[0])
-            for fut in futures:
-                fut.result()
+        work(workers[0])
+        for fut in futures:
+            fut.result()
         reason = errors[-1] if errors else "451 4.4.0 not attempted"
         out: list[SendResult] = []
         for env, res in zip(envelopes, results, strict=True):

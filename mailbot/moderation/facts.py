@@ -24,28 +24,33 @@ from mailbot.moderation.predicates import (
 from mailbot.store.models import POST_KINDS, Community, Message
 
 
-def post_rate_cap(settings: Settings, rules: RuleChain | None = None) -> int:
+def post_rate_cap(settings: Settings, rules: RuleChain) -> int:
     """The largest posting limit any rule can apply (settings.limits, or a rule's own `per_minute`
     / `per_hour`): counting a sender's recent posts further than this changes no decision.
     0: every limit is off (0 means no limit), so nothing needs counting."""
     limits = [settings.limits.posts_per_minute, settings.limits.posts_per_hour]
-    for rule in rules.rules if rules is not None else ():
+    for rule in rules.rules:
         for test in rule.tests:
-            if test.predicate == RATE_PREDICATE:
-                limits += [int(test.params.get("per_minute") or 0), int(test.params.get("per_hour") or 0)]
+            if test.predicate == RATE_PREDICATE:  # the loader checked these are integers
+                limits += [int(test.params.get("per_minute", 0)), int(test.params.get("per_hour", 0))]
     return max(0, *limits)
 
 
-def moderation_facts_hook(settings: Settings, clock: Clock, rules: RuleChain | None = None) -> FactsHook:
+def moderation_facts_hook(settings: Settings, clock: Clock, rules: RuleChain) -> FactsHook:
     """The hook, with the app's settings (rate limits), clock and rules (hooks get none by themselves)."""
     cap = post_rate_cap(settings, rules)
+    # Each community's (per minute, per hour) limits, from its policy once: settings do not change
+    # while the app runs, and building the whole policy per post was work on the hot path.
+    limits: dict[str, tuple[int, int]] = {}
 
     def hook(session: Session, community: Community, msg: ParsedMessage, facts: Facts) -> Facts:
         facts = moderation_facts(session, community, msg, facts, now=clock.now(), cap=cap)
         if facts.community is not None and facts.route.role == "post":
-            pol = policy(settings, facts.community)
-            extra = {**facts.extra, POST_LIMITS: (pol.posts_per_minute, pol.posts_per_hour)}
-            facts = dataclasses.replace(facts, extra=extra)
+            slug = facts.community.slug
+            if slug not in limits:
+                pol = policy(settings, facts.community)
+                limits[slug] = (pol.posts_per_minute, pol.posts_per_hour)
+            facts = dataclasses.replace(facts, extra={**facts.extra, POST_LIMITS: limits[slug]})
         return facts
 
     return hook
