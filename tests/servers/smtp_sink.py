@@ -5,6 +5,7 @@ be scripted to refuse recipients (RCPT) or whole transactions (DATA).
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -79,13 +80,25 @@ def _free_port(host: str) -> int:
 class SmtpSink:
     """Usage: `sink = SmtpSink(); sink.start(); ...; sink.stop()` (or `with SmtpSink() as sink`).
 
-    `pipelining=False` makes the sink behave like a server without RFC 2920 support.
+    `pipelining=False` makes the sink behave like a server without RFC 2920 support;
+    `tls` (a server context) offers STARTTLS and requires it, or with `implicit_tls` speaks TLS
+    from the first byte (SMTPS).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, pipelining: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        pipelining: bool = True,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.host = host
         self.port = port or _free_port(host)  # 0: pick a free port, kept across restart()
         self.pipelining = pipelining
+        self.tls = tls
+        self.implicit_tls = implicit_tls
         self.messages: list[Received] = []
         self.rcpt_responses: dict[str, tuple[int, str]] = {}
         self.data_response: tuple[int, str] | None = None
@@ -100,6 +113,11 @@ class SmtpSink:
     def start(self) -> None:
         if self._controller is not None:
             return
+        tls: dict[str, Any] = {}
+        if self.tls is not None and self.implicit_tls:
+            tls = {"ssl_context": self.tls}
+        elif self.tls is not None:
+            tls = {"tls_context": self.tls, "require_starttls": True}
         controller = Controller(
             _Handler(self, self.pipelining),
             hostname=self.host,
@@ -107,6 +125,7 @@ class SmtpSink:
             decode_data=False,
             enable_SMTPUTF8=True,
             data_size_limit=64 * 1024 * 1024,
+            **tls,
         )
         controller.start()
         self._controller = controller
