@@ -7,13 +7,15 @@ with `FOR UPDATE SKIP LOCKED`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import random
+import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -171,21 +173,47 @@ def _sqlite_form(stmt: Update, dialect: Dialect) -> tuple[str, list[tuple[str, A
     return str(compiled), order
 
 
-def _run(conn: Connection, stmt: Update, params: dict[str, object]) -> None:
-    """Run a small UPDATE. On SQLite straight through the driver, compiled once: SQLAlchemy's
-    bookkeeping per execution cost more than the update itself, several times per delivery round
-    (the same values go in: each is converted as its column's type would)."""
+def _run(conn: Connection, stmt: Update, params: dict[str, object] | list[dict[str, object]]) -> None:
+    """Run a small UPDATE (a list of parameter sets: once per set). On SQLite straight through the
+    driver, compiled once: SQLAlchemy's bookkeeping per execution cost more than the update itself,
+    several times per delivery round (each value is converted as its column's type would)."""
     if conn.dialect.name != "sqlite":
         conn.execute(stmt, params)
         return
     sql, order = _sqlite_form(stmt, conn.dialect)
-    values = []
-    for name, convert, constant in order:
-        value = params.get(name, constant)
-        values.append(convert(value) if convert is not None else value)
+
+    def values(one: dict[str, object]) -> list[object]:
+        out = []
+        for name, convert, constant in order:
+            value = one.get(name, constant)
+            out.append(convert(value) if convert is not None else value)
+        return out
+
     driver = conn.connection.driver_connection
     assert driver is not None
-    driver.execute(sql, values)
+    if isinstance(params, list):
+        driver.executemany(sql, [values(p) for p in params])
+    else:
+        driver.execute(sql, values(params))
+
+
+@contextlib.contextmanager
+def _sqlite_round(conn: Connection) -> Iterator[None]:
+    """One delivery round's write transaction on SQLite, straight on the driver: SQLAlchemy's
+    begin and commit cost more than the round's two small updates (every statement inside must
+    go through `_run`). Errors come out as SQLAlchemy's, like everywhere else."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        driver.execute("BEGIN IMMEDIATE")  # the write lock up front, as store/db.py does
+        yield
+        driver.execute("COMMIT")
+    except BaseException as exc:
+        if driver.in_transaction:
+            driver.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError):
+            raise OperationalError("delivery round", None, exc) from exc
+        raise
 
 
 @functools.lru_cache(maxsize=2)
@@ -339,7 +367,7 @@ class Deliverer:
             dialect = conn.dialect.name
             _run(conn, _update_by_ids(shape, dialect), {"_ids": _ids_param(ids, dialect), **dict(values)})
         for shape, params in by_shape.items():
-            conn.execute(_update_by_id(shape), params)
+            _run(conn, _update_by_id(shape), params)
 
     def _record(
         self,
@@ -412,7 +440,7 @@ class Deliverer:
                     grps = groups[start : start + self.per_round]
                     if start:
                         try:
-                            with conn.begin():
+                            with _sqlite_round(conn):
                                 if last is not None:
                                     self._apply(conn, last[0], last[1], boxes, self.clock.now(), stats)
                                 self._count_attempt(conn, grps)
