@@ -48,30 +48,18 @@ class PipeliningClient:
         self.sock.close()
 
 
-def multiplexed_rate(
-    host: str, port: int, wired: bytes, *, transactions: int, rcpts_per_txn: int, connections: int
-) -> float:
-    """Recipients/s the sink accepts from the leanest client we can write: one thread drives every
-    connection (select), and each message's end goes in one write with the next transaction's
-    commands, so only the sink and the kernel set the pace. No mailbot code in it."""
+def drive(socks: list[socket.socket], plans: list[list[bytes]], body: bytes, replies: int) -> None:
+    """Send on each socket its planned transactions (each an envelope's commands, `replies` answers
+    due for them), all sockets from this one thread (select), each message's end written together
+    with the next transaction's commands (RFC 2920); returns when every message is accepted."""
     import select
 
-    per_conn = max(1, transactions // connections)
-    body = wired + b".\r\n"
-    socks: list[socket.socket] = []
-    for _ in range(connections):
-        socks.append(PipeliningClient(host, port).sock)  # greeted and EHLO'd; read directly from here on
-
-    def commands(c: int, t: int) -> bytes:
-        rcpts = "".join(f"RCPT TO:<r{c}.{t}.{k}@example.org>\r\n" for k in range(rcpts_per_txn))
-        return f"MAIL FROM:<bounces+{c}.{t}@example.org>\r\n{rcpts}DATA\r\n".encode()
-
-    state = {}  # fileno -> [connection, next transaction, replies still due, unread bytes]
-    start = time.perf_counter()
-    for c, s in enumerate(socks):
-        s.sendall(commands(c, 0))
-        state[s.fileno()] = [c, 0, rcpts_per_txn + 2, b""]
-    live = {s.fileno(): s for s in socks}
+    state = {}  # fileno -> [plan, next transaction, replies still due, unread bytes]
+    for s, plan in zip(socks, plans, strict=True):
+        if plan:
+            s.sendall(plan[0])
+            state[s.fileno()] = [plan, 0, replies, b""]
+    live = {s.fileno(): s for s in socks if s.fileno() in state}
     while live:
         readable, _, _ = select.select(list(live.values()), [], [], 30)
         if not readable:
@@ -90,17 +78,90 @@ def multiplexed_rate(
                 st[2] -= 1
             if st[2] > 0:
                 continue
-            c, t = st[0], st[1]
-            if t + 1 < per_conn:
-                s.sendall(body + commands(c, t + 1))  # this message's end, the next one's envelope
-                st[1], st[2] = t + 1, 1 + rcpts_per_txn + 2
-            elif t + 1 == per_conn:
+            plan, t = st[0], st[1]
+            if t + 1 < len(plan):
+                s.sendall(body + plan[t + 1])  # this message's end, the next one's envelope
+                st[1], st[2] = t + 1, 1 + replies
+            elif t + 1 == len(plan):
                 s.sendall(body)
                 st[1], st[2] = t + 1, 1
             else:
                 del live[s.fileno()]
+
+
+def _commands(mail_from: str, rcpts: list[str]) -> bytes:
+    return (f"MAIL FROM:<{mail_from}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts) + "DATA\r\n").encode()
+
+
+def multiplexed_rate(
+    host: str, port: int, wired: bytes, *, transactions: int, rcpts_per_txn: int, connections: int
+) -> float:
+    """Recipients/s the sink accepts from the leanest client we can write: one thread drives every
+    connection, and each message's end goes in one write with the next transaction's commands,
+    so only the sink and the kernel set the pace. No mailbot code in it."""
+    per_conn = max(1, transactions // connections)
+    socks = [PipeliningClient(host, port).sock for _ in range(connections)]  # greeted, EHLO'd
+    plans = [
+        [_commands(f"bounces+{c}.{t}@example.org", [f"r{c}.{t}.{k}@example.org" for k in range(rcpts_per_txn)])
+         for t in range(per_conn)]
+        for c in range(connections)
+    ]  # fmt: skip
+    start = time.perf_counter()
+    drive(socks, plans, wired + b".\r\n", rcpts_per_txn + 2)
     elapsed = time.perf_counter() - start
     for s in socks:
         s.sendall(b"QUIT\r\n")
         s.close()
     return per_conn * connections * rcpts_per_txn / elapsed
+
+
+def rounds_floor(
+    host: str, port: int, wired: bytes, db_path: str, *, envelopes: int, connections: int, per_connection: int
+) -> float:
+    """Envelopes/s of VERP delivery under mailbot's crash bound through the parts alone: rounds of
+    connections x per_connection envelopes, each round's outcome and the next round's attempt
+    committed to SQLite (WAL, synchronous=NORMAL, one UPDATE each, the due index mailbot keeps)
+    before that round is sent by the leanest client. No mailbot code: the most any program can
+    get from these parts while at most one round is ever sent but unrecorded."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE TABLE rcpt (id INTEGER PRIMARY KEY, address TEXT, status TEXT, attempts INTEGER,"
+        " next_attempt_at TEXT, sent_at TEXT)"
+    )
+    db.execute("CREATE INDEX rcpt_due ON rcpt (status, next_attempt_at)")
+    db.executemany(
+        "INSERT INTO rcpt VALUES (?, ?, 'pending', 0, '2026-01-01 00:00:00', NULL)",
+        [(i, f"m{i}@example.org") for i in range(1, envelopes + 1)],
+    )
+    socks = [PipeliningClient(host, port).sock for _ in range(connections)]
+    per_round = connections * per_connection
+    body = wired + b".\r\n"
+    start = time.perf_counter()
+    sent: list[int] = []
+    for first in range(1, envelopes + 1, per_round):
+        ids = list(range(first, min(first + per_round, envelopes + 1)))
+        db.execute("BEGIN IMMEDIATE")
+        if sent:
+            db.execute(
+                "UPDATE rcpt SET status = 'sent', sent_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+                ("2026-01-01 00:00:01", json.dumps(sent)),
+            )
+        db.execute("UPDATE rcpt SET attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))
+        db.execute("COMMIT")
+        plans = [[_commands(f"b+t{i}@example.org", [f"m{i}@example.org"]) for i in ids[c::connections]] for c in range(connections)]
+        drive(socks, plans, body, 3)
+        sent = ids
+    db.execute(
+        "UPDATE rcpt SET status = 'sent' WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(sent),)
+    )
+    elapsed = time.perf_counter() - start
+    for s in socks:
+        s.sendall(b"QUIT\r\n")
+        s.close()
+    db.close()
+    return envelopes / elapsed

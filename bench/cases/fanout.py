@@ -8,6 +8,7 @@ from bench import setup
 from bench.context import Bench
 from bench.corpus import message
 from bench.measure import Figure, timed
+from bench.pipelining import rounds_floor, wire
 from bench.report import Row
 from mailbot.config import SmtpSettings
 from mailbot.mail.smtp import Envelope, SmtpSender
@@ -98,4 +99,18 @@ def run(bench: Bench) -> None:
     for per_call, what in ((per_round, f"rounds of {per_round} (the delivery default)"), (count, "all in one call")):
         fig = Figure([sender_alone(bench, count, per_call) for _ in range(bench.runs)])
         bench.add(Row("limits", f"mailbot's SMTP sender alone, no database: {count} VERP envelopes, {what}",
+                      "envelopes/s", fig, bench.limits.get("sink-msgs-s"), "sink msgs/s (1 rcpt/txn)"))  # fmt: skip
+    # The floor under the crash bound: the same rounds through the parts alone (the leanest client,
+    # one raw SQLite commit per round recording it and counting the next), no mailbot code.
+    data = wire(message(1, setup.member_email(0), setup.LIST, seed=count))
+    sink = bench.servers.sink
+    for inflight in (smtp.inflight_per_connection, 4, 8):
+        per_round = smtp.connections * inflight
+        fig = Figure()
+        for run in range(bench.runs):
+            db = bench.workdir / f"rounds-floor-{per_round}-{run}.sqlite"
+            fig.add(rounds_floor(sink.host, sink.port, data, str(db), envelopes=count,
+                                 connections=smtp.connections, per_connection=inflight))  # fmt: skip
+        bench.add(Row("limits", f"floor: {count} VERP envelopes in rounds of {per_round}, each round committed to "
+                      "SQLite before the next (the parts alone: leanest client, raw sqlite3; no mailbot code)",
                       "envelopes/s", fig, bench.limits.get("sink-msgs-s"), "sink msgs/s (1 rcpt/txn)"))  # fmt: skip
