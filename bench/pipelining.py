@@ -89,6 +89,12 @@ def drive(socks: list[socket.socket], plans: list[list[bytes]], body: bytes, rep
                 del live[s.fileno()]
 
 
+def _quit(socks: list[socket.socket]) -> None:
+    for s in socks:
+        s.sendall(b"QUIT\r\n")
+        s.close()
+
+
 def _commands(mail_from: str, rcpts: list[str]) -> bytes:
     return (f"MAIL FROM:<{mail_from}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts) + "DATA\r\n").encode()
 
@@ -109,9 +115,7 @@ def multiplexed_rate(
     start = time.perf_counter()
     drive(socks, plans, wired + b".\r\n", rcpts_per_txn + 2)
     elapsed = time.perf_counter() - start
-    for s in socks:
-        s.sendall(b"QUIT\r\n")
-        s.close()
+    _quit(socks)
     return per_conn * connections * rcpts_per_txn / elapsed
 
 
@@ -160,8 +164,6 @@ def rounds_floor(
         "UPDATE rcpt SET status = 'sent' WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(sent),)
     )
     elapsed = time.perf_counter() - start
-    for s in socks:
-        s.sendall(b"QUIT\r\n")
-        s.close()
+    _quit(socks)
     db.close()
     return envelopes / elapsed
