@@ -157,3 +157,20 @@ def test_server_that_stops_answering_fails_only_that_message_after_the_timeout(s
     # The third had no answer at all on the silent connection: sent on a new one.
     assert third.accepted == ["m2@example.net"]
     assert time.monotonic() - started < 4.0
+
+
+def test_server_closing_an_idle_connection_with_421_fails_nothing(scripted: ScriptedSmtp) -> None:
+    # Postfix says "421 4.4.2 ... timeout exceeded" to a client idle for 5 minutes, then closes.
+    # Read as the next transaction's first reply, that 421 would defer a message it never saw.
+    scripted.idle_timeout = 0.2
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=scripted.port, timeout=5.0, connections=1))
+    try:
+        (first,) = sender.send_many([verp(1)])
+        time.sleep(0.5)  # idle longer than the server allows: its 421 waits unread
+        (second,) = sender.send_many([verp(2)])
+    finally:
+        sender.close()
+    assert first.accepted == ["m1@example.net"]
+    assert second.accepted == ["m2@example.net"] and not second.temp_failed
+    assert [m.rcpts for m in scripted.messages] == [["m1@example.net"], ["m2@example.net"]]
+    assert scripted.connections == 2

@@ -123,6 +123,8 @@ class _Session:
 
     def _connect(self) -> bool:
         try:
+            if self.link.smtp is not None and _said_goodbye(self.link.smtp):
+                self.link.drop()  # closed by the server while idle: open a new one, fail nothing
             smtp = self.link.open()
         except Exception as exc:  # any failure to connect is temporary
             self.run.connect_failed(connect_error(exc))
@@ -407,6 +409,22 @@ def run_transactions(
         res if res is not None else SendResult(temp_failed={r: reason for r in env.rcpts})
         for env, res in zip(envelopes, run.results, strict=True)
     ]
+
+
+def _said_goodbye(smtp: smtplib.SMTP) -> bool:
+    """An idle connection has nothing to read unless the server hung up: a 421 "idle timeout"
+    (Postfix after 5 minutes, Exchange too) or just the close. Read as the next transaction's
+    first reply, that 421 would fail a message the server never saw."""
+    sock = smtp.sock
+    if sock is None:
+        return True
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _accepted(result: SendResult, rcpts: Sequence[str], replies: Sequence[tuple[int, bytes]]) -> list[str]:

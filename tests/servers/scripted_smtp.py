@@ -22,6 +22,7 @@ class Accepted:
 class ScriptedSmtp:
     close_after: int = 0  # > 0: close right after accepting this many messages on one connection
     silent_after: int = 0  # > 0: never answer the end of the n-th message on a connection
+    idle_timeout: float = 0.0  # > 0: a client silent this long gets 421 and the close, as Postfix does
     messages: list[Accepted] = field(default_factory=list)
     connections: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -30,13 +31,22 @@ class ScriptedSmtp:
         script = self
 
         class Handler(socketserver.StreamRequestHandler):
+            def _next_line(self) -> bytes:
+                try:
+                    return self.rfile.readline()
+                except TimeoutError:
+                    self.wfile.write(b"421 4.4.2 scripted: idle timeout, closing\r\n")
+                    return b""
+
             def handle(self) -> None:
                 with script._lock:
                     script.connections += 1
                     conn = script.connections
                 self.wfile.write(b"220 scripted ESMTP\r\n")
                 mail_from, rcpts, count = "", [], 0
-                while line := self.rfile.readline():
+                if script.idle_timeout:
+                    self.connection.settimeout(script.idle_timeout)
+                while line := self._next_line():
                     verb = line[:4].upper()
                     if verb in (b"EHLO", b"HELO"):
                         self.wfile.write(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
@@ -62,6 +72,7 @@ class ScriptedSmtp:
                             self.wfile.flush()
                             self.connection.shutdown(socket.SHUT_RDWR)
                             return
+
                     elif verb == b"QUIT":
                         self.wfile.write(b"221 bye\r\n")
                         return
