@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import select
 import socket
+import sqlite3
 import time
 
 
@@ -36,8 +39,7 @@ class PipeliningClient:
 
     def send(self, mail_from: str, rcpts: list[str], wired: bytes) -> None:
         """One transaction; `wired` is already in wire form (see `wire`)."""
-        cmd = f"MAIL FROM:<{mail_from}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts) + "DATA\r\n"
-        self.sock.sendall(cmd.encode())
+        self.sock.sendall(_commands(mail_from, rcpts))
         self._replies(len(rcpts) + 2)
         self.sock.sendall(wired + b".\r\n")
         self._replies(1)
@@ -52,8 +54,6 @@ def drive(socks: list[socket.socket], plans: list[list[bytes]], body: bytes, rep
     """Send on each socket its planned transactions (each an envelope's commands, `replies` answers
     due for them), all sockets from this one thread (select), each message's end written together
     with the next transaction's commands (RFC 2920); returns when every message is accepted."""
-    import select
-
     state = {}  # fileno -> [plan, next transaction, replies still due, unread bytes]
     for s, plan in zip(socks, plans, strict=True):
         if plan:
@@ -127,9 +127,6 @@ def rounds_floor(
     committed to SQLite (WAL, synchronous=NORMAL, one UPDATE each, the due index mailbot keeps)
     before that round is sent by the leanest client. No mailbot code: the most any program can
     get from these parts while at most one round is ever sent but unrecorded."""
-    import json
-    import sqlite3
-
     db = sqlite3.connect(db_path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

@@ -173,6 +173,16 @@ def _sqlite_form(stmt: Update, dialect: Dialect) -> tuple[str, list[tuple[str, A
     return str(compiled), order
 
 
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(what: str) -> Iterator[None]:
+    """Driver-level work raising as SQLAlchemy would: callers keep an unrecorded outcome on
+    SQLAlchemy's OperationalError (a full disk, a lock), whichever way the statement went."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise OperationalError(what, None, exc) from exc
+
+
 def _run(conn: Connection, stmt: Update, params: dict[str, object] | list[dict[str, object]]) -> None:
     """Run a small UPDATE (a list of parameter sets: once per set). On SQLite straight through the
     driver, compiled once: SQLAlchemy's bookkeeping per execution cost more than the update itself,
@@ -191,28 +201,29 @@ def _run(conn: Connection, stmt: Update, params: dict[str, object] | list[dict[s
 
     driver = conn.connection.driver_connection
     assert driver is not None
-    if isinstance(params, list):
-        driver.executemany(sql, [values(p) for p in params])
-    else:
-        driver.execute(sql, values(params))
+    with _as_sqlalchemy_errors(sql):
+        if isinstance(params, list):
+            driver.executemany(sql, [values(p) for p in params])
+        else:
+            driver.execute(sql, values(params))
 
 
 @contextlib.contextmanager
 def _sqlite_round(conn: Connection) -> Iterator[None]:
     """One delivery round's write transaction on SQLite, straight on the driver: SQLAlchemy's
     begin and commit cost more than the round's two small updates (every statement inside must
-    go through `_run`). Errors come out as SQLAlchemy's, like everywhere else."""
+    go through `_run`)."""
     driver = conn.connection.driver_connection
     assert driver is not None
     try:
-        driver.execute("BEGIN IMMEDIATE")  # the write lock up front, as store/db.py does
+        with _as_sqlalchemy_errors("BEGIN IMMEDIATE"):
+            driver.execute("BEGIN IMMEDIATE")  # the write lock up front, as store/db.py does
         yield
-        driver.execute("COMMIT")
-    except BaseException as exc:
+        with _as_sqlalchemy_errors("COMMIT"):
+            driver.execute("COMMIT")
+    except BaseException:
         if driver.in_transaction:
             driver.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.OperationalError):
-            raise OperationalError("delivery round", None, exc) from exc
         raise
 
 

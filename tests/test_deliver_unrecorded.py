@@ -102,3 +102,52 @@ def test_postgres_gone_after_send_outcome_is_recorded_not_resent(
     assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]  # not sent again
     with app.sessions() as s:
         assert set(s.scalars(select(OutboxRecipient.status))) == {"sent"}
+
+
+class FailRecordingAfterSend:
+    """Our Sender interface around the real SMTP sender: after the first send, the database refuses
+    to record a status (a trigger calling a function that fails, as a disk filling up mid-statement
+    would), once the write transaction has already begun."""
+
+    def __init__(self, inner: SmtpSender) -> None:
+        self.inner, self.refuse = inner, False
+
+    def send_many(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        results = self.inner.send_many(envelopes)
+        self.refuse = True
+        return results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_outcome_refused_inside_the_transaction_is_recorded_not_resent(tmp_path: Path, smtp_sink: Any) -> None:
+    db = tmp_path / "bot.db"
+    settings = settings_for(f"sqlite:///{db}", tmp_path, smtp_port=smtp_sink.port)
+    sender = FailRecordingAfterSend(SmtpSender(settings.smtp))
+    app = make_app(settings, sender=sender)
+
+    def refuse() -> int:
+        if sender.refuse:
+            raise sqlite3.OperationalError("database or disk is full")
+        return 0
+
+    @event.listens_for(app.engine, "connect")
+    def with_refusal(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.create_function("refuse", 0, refuse)
+
+    app.engine.dispose()
+    with app.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_status BEFORE UPDATE OF status ON outbox_recipients BEGIN SELECT refuse(); END"
+        )
+    add_members(app, ("a@example.org", "A"), ("b@example.org", "B"), ("c@example.org", "C"))
+    app.ingest(member_mail("a@example.org", "once only", "x"), source="test", source_ref="u1")
+    with pytest.raises(OperationalError, match="user-defined function raised exception"):
+        app.deliverer.deliver_due()
+    assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]
+    sender.refuse = False
+    app.deliverer.drain()
+    assert sorted(smtp_sink.recipients()) == ["b@example.org", "c@example.org"]  # not sent again
+    with app.sessions() as s:
+        assert set(s.scalars(select(OutboxRecipient.status))) == {"sent"}

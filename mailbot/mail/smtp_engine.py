@@ -11,6 +11,7 @@ import logging
 import re
 import select
 import smtplib
+import socket
 import ssl
 import time
 from collections import deque
@@ -40,20 +41,20 @@ class Link(Protocol):
     def drop(self) -> None: ...
 
 
-def reply_text(code: int, msg: bytes | str) -> str:
+def _reply_text(code: int, msg: bytes | str) -> str:
     text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else msg
     return f"{code} {' '.join(text.split())}".strip()
 
 
-def fail(result: SendResult, rcpts: Sequence[str], code: int, text: str) -> None:
+def _fail(result: SendResult, rcpts: Sequence[str], code: int, text: str) -> None:
     target = result.perm_failed if 500 <= code < 600 else result.temp_failed
     for r in rcpts:
         target[r] = text
 
 
-def connect_error(exc: BaseException) -> str:
+def _connect_error(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
-        return reply_text(exc.smtp_code, exc.smtp_error)
+        return _reply_text(exc.smtp_code, exc.smtp_error)
     return f"451 4.4.1 connection failed: {exc.__class__.__name__}: {exc}"
 
 
@@ -127,7 +128,7 @@ class _Session:
                 self.link.drop()  # closed by the server while idle: open a new one, fail nothing
             smtp = self.link.open()
         except Exception as exc:  # any failure to connect is temporary
-            self.run.connect_failed(connect_error(exc))
+            self.run.connect_failed(_connect_error(exc))
             return False
         if smtp.sock is None:
             self.run.connect_failed("451 4.4.1 connection failed: not connected")
@@ -143,11 +144,11 @@ class _Session:
         env, result = txn.env, txn.result
         utf8 = not env.mail_from.isascii() or not all(r.isascii() for r in env.rcpts)
         if utf8 and not smtp.has_extn("smtputf8"):
-            fail(result, env.rcpts, 553, "553 5.6.7 relay does not support SMTPUTF8 addresses")
+            _fail(result, env.rcpts, 553, "553 5.6.7 relay does not support SMTPUTF8 addresses")
             self._finish(txn)
             return
         if BAD_ADDRESS.search(env.mail_from):
-            fail(result, env.rcpts, 501, "501 5.1.7 bad sender address syntax")
+            _fail(result, env.rcpts, 501, "501 5.1.7 bad sender address syntax")
             self._finish(txn)
             return
         for r in env.rcpts:
@@ -196,16 +197,18 @@ class _Session:
         self.expect.append((_RSET, None))
 
     # -- replies ----------------------------------------------------------------------------------
-    def buffered(self) -> bool:
-        """TLS data already decrypted and waiting: `select` would not see it."""
-        sock = self.smtp.sock if self.smtp is not None else None
-        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-
-    def receive(self) -> None:
-        """Read what the server sent, act on each complete reply, then write what follows."""
+    def _sock(self) -> socket.socket:
         sock = self.smtp.sock if self.smtp is not None else None
         if sock is None:
             raise _Lost("451 4.4.2 connection lost: not connected")
+        return sock
+
+    def buffered(self) -> bool:
+        return self.smtp is not None and _decrypted_waiting(self.smtp.sock)
+
+    def receive(self) -> None:
+        """Read what the server sent, act on each complete reply, then write what follows."""
+        sock = self._sock()
         try:
             data = sock.recv(65536)
         except OSError as exc:
@@ -242,7 +245,7 @@ class _Session:
         if txn is not None:
             txn.replied = True
         if code == 421:
-            raise _Lost(reply_text(code, msg))
+            raise _Lost(_reply_text(code, msg))
         if txn is None:
             return  # RSET, or the end of a message to nobody: nothing to decide
         result = txn.result
@@ -253,7 +256,7 @@ class _Session:
                     self.out.append(txn.rcpt_cmds[0])
                     self.expect.append((_RCPT, txn))
                 else:
-                    fail(result, txn.rcpts, code, reply_text(code, msg))
+                    _fail(result, txn.rcpts, code, _reply_text(code, msg))
                     txn.pending = []
                     self._rset()
                     self._finish(txn)
@@ -276,7 +279,7 @@ class _Session:
             if self.pipelining:
                 mail_code, mail_msg = txn.mail
                 if mail_code != 250:
-                    fail(result, txn.rcpts, mail_code, reply_text(mail_code, mail_msg))
+                    _fail(result, txn.rcpts, mail_code, _reply_text(mail_code, mail_msg))
                     txn.pending = []
                 else:
                     txn.pending = _accepted(result, txn.rcpts, txn.rcpt_replies)
@@ -289,7 +292,7 @@ class _Session:
                 self._rset()
                 self._finish(txn)
             elif code != 354:
-                fail(result, ok, code, reply_text(code, msg))
+                _fail(result, ok, code, _reply_text(code, msg))
                 txn.pending = []
                 self._rset()
                 self._finish(txn)
@@ -301,7 +304,7 @@ class _Session:
             if code == 250:
                 result.accepted.extend(txn.pending)
             else:
-                fail(result, txn.pending, code, reply_text(code, msg))
+                _fail(result, txn.pending, code, _reply_text(code, msg))
             txn.pending = []
             self._finish(txn)
 
@@ -310,9 +313,7 @@ class _Session:
             return
         payload = b"".join(self.out)
         self.out.clear()
-        sock = self.smtp.sock if self.smtp is not None else None
-        if sock is None:
-            raise _Lost("451 4.4.2 connection lost: not connected")
+        sock = self._sock()
         try:
             sock.sendall(payload)
         except OSError as exc:
@@ -416,15 +417,18 @@ def _said_goodbye(smtp: smtplib.SMTP) -> bool:
     (Postfix after 5 minutes, Exchange too) or just the close. Read as the next transaction's
     first reply, that 421 would fail a message the server never saw."""
     sock = smtp.sock
-    if sock is None:
-        return True
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+    if sock is None or _decrypted_waiting(sock):
         return True
     try:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True
     return bool(readable)
+
+
+def _decrypted_waiting(sock: socket.socket | None) -> bool:
+    """TLS data already decrypted and waiting: `select` would not see it."""
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
 def _accepted(result: SendResult, rcpts: Sequence[str], replies: Sequence[tuple[int, bytes]]) -> list[str]:
@@ -434,5 +438,5 @@ def _accepted(result: SendResult, rcpts: Sequence[str], replies: Sequence[tuple[
         if code in (250, 251):
             ok.append(r)
         else:
-            fail(result, [r], code, reply_text(code, msg))
+            _fail(result, [r], code, _reply_text(code, msg))
     return ok
