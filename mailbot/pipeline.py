@@ -34,6 +34,7 @@ from mailbot.mail.parse import ParsedMessage, parse_message
 from mailbot.render import Renderer
 from mailbot.store.db import is_postgres
 from mailbot.store.models import Community, Member, Message
+from mailbot.store.rows import insert_row, update_row
 
 log = logging.getLogger("mailbot.pipeline")
 CONFLICT_RETRIES = 3
@@ -299,10 +300,9 @@ class Pipeline:
             record = self._new_record(msg, where, community_id, source, source_ref, digest, now)
             record.kind, record.rule = decision.kind, decision.rule
             record.member_id = member.id if member else None
-            session.add(record)
-            session.flush()
+            insert_row(session, record)  # handlers need its id; one INSERT, no flush
             outcome = self._run_handler(session, row, member, msg, facts, decision, record)
-            record.status, record.reason = outcome.status, _clip(outcome.reason, 2000)
+            update_row(session, record, status=outcome.status, reason=_clip(outcome.reason, 2000))
             checkpoint("pipeline-before-commit")
             return IngestResult(outcome.status, record.id, decision.kind, outcome.reason), decision.rule
 

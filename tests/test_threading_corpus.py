@@ -68,17 +68,17 @@ def _run(session: Any, cid: int, archive: Archive) -> dict[str, int | None]:
         if mid in done:
             continue  # the pipeline dedupes repeated Message-IDs before threading
         done.add(mid)
-        own, thread_id = threads.link_and_resolve(session, cid, mid, chain)
+        thread_id = threads.link_and_resolve(session, cid, mid, chain)
         if not chain:
             t = threads.open_thread(
                 session, community_id=cid, subject=mid, question_text="", message_pk=None, message_id=mid,
                 asker_member_id=None, asker_email="", asker_name="", topic="", now=START,
             )
-            own.thread_id = t.id
+            threads.set_ref_thread(session, cid, mid, t.id)
             threads.attach_waiting(session, t, START)
             numbers[t.id] = t.number
         elif thread_id is not None:
-            own.thread_id = thread_id
+            threads.set_ref_thread(session, cid, mid, thread_id)
             thread = session.get(Thread, thread_id)
             threads.adopt_descendants(session, thread, mid, START)
     session.flush()

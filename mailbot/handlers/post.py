@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailbot.handlers.base import Context, Outcome
 from mailbot.mail.compose import list_copy
 from mailbot.outbox import enqueue_members
+from mailbot.store.rows import update_row
 
 
 def distribute(ctx: Context, *, tag: str | None = None, footer_text: str | None = None) -> int:
@@ -34,7 +35,7 @@ def distribute(ctx: Context, *, tag: str | None = None, footer_text: str | None 
         exclude_email=None if community.echo_to_sender else sender,
     )
     if ctx.member is not None:
-        ctx.member.last_post_at = ctx.now
+        update_row(ctx.session, ctx.member, last_post_at=ctx.now)
     return count
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.classify.facts import Facts
@@ -70,49 +70,75 @@ def reference_chain(msg: ParsedMessage) -> list[str]:
 
 
 # -- the message-id table ----------------------------------------------------------------------
-def link_message(
-    session: Session, community_id: int, message_id: str, chain: Sequence[str]
-) -> tuple[ThreadRef, dict[str, ThreadRef]]:
-    """Record `message_id` (seen) and its ancestors (ghosts when unknown); returns its row and the chain's rows."""
+# Every post passes here, so the table is written with Core statements built once (no unit of work).
+_REFS = cast(Table, ThreadRef.__table__)
+_FIND_REFS = select(_REFS.c.message_id, _REFS.c.parent_id, _REFS.c.thread_id, _REFS.c.seen).where(
+    _REFS.c.community_id == bindparam("community_id"), _REFS.c.message_id.in_(bindparam("ids", expanding=True))
+)
+_ADD_REF = insert(_REFS)
+_SET_REF = (
+    update(_REFS)
+    .where(_REFS.c.community_id == bindparam("cid"), _REFS.c.message_id == bindparam("mid"))
+    .values(parent_id=bindparam("parent"), seen=bindparam("is_seen"))
+)
+
+
+class Ref(NamedTuple):
+    """A thread_refs row as the linking code needs it."""
+
+    parent_id: str | None
+    thread_id: int | None
+    seen: bool
+
+
+def find_refs(session: Session, community_id: int, ids: Sequence[str]) -> dict[str, Ref]:
+    """The thread_refs rows of these message-ids that exist, by message-id."""
+    session.flush()  # thread_refs changes still pending in the session must be read, not missed
+    params = {"community_id": community_id, "ids": list(ids)}
+    return {mid: Ref(parent, thread, bool(seen)) for mid, parent, thread, seen in session.connection().execute(_FIND_REFS, params)}
+
+
+def link_message(session: Session, community_id: int, message_id: str, chain: Sequence[str]) -> dict[str, Ref]:
+    """Record `message_id` (seen) and its ancestors (ghosts when unknown); returns the rows of the
+    chain and of the message itself, by message-id, as they were before this call."""
     message_id = message_id[:998]
-    ids = [*chain, message_id]
-    rows = {
-        r.message_id: r
-        for r in session.scalars(
-            select(ThreadRef).where(ThreadRef.community_id == community_id, ThreadRef.message_id.in_(ids))
-        )
-    }
+    found = find_refs(session, community_id, [*chain, message_id])
+    ghosts, learned = [], []
     for i, mid in enumerate(chain):
-        row = rows.get(mid)
+        row = found.get(mid)
         parent = chain[i - 1] if i else None
         if row is None:
-            row = ThreadRef(community_id=community_id, message_id=mid, parent_id=parent, seen=False)
-            session.add(row)
-            rows[mid] = row
+            ghosts.append({"community_id": community_id, "message_id": mid, "parent_id": parent, "seen": False})
         elif not row.seen and row.parent_id is None and parent and parent != mid:
-            row.parent_id = parent  # a ghost learns more of its ancestry from a later reply
-    own = rows.get(message_id)
-    if own is None:
-        own = ThreadRef(community_id=community_id, message_id=message_id, seen=True)
-        session.add(own)
-        rows[message_id] = own
-    own.seen = True
+            # A ghost learns more of its ancestry from a later reply.
+            learned.append({"cid": community_id, "mid": mid, "parent": parent, "is_seen": False})
     # The message's own References are the truth about its parent (a ghost's was only a guess).
-    own.parent_id = chain[-1] if chain else None
-    session.flush()
-    return own, rows
+    own_parent = chain[-1] if chain else None
+    if message_id in found:
+        learned.append({"cid": community_id, "mid": message_id, "parent": own_parent, "is_seen": True})
+    else:
+        ghosts.append({"community_id": community_id, "message_id": message_id, "parent_id": own_parent, "seen": True})
+    conn = session.connection()
+    if ghosts:
+        conn.execute(_ADD_REF, ghosts)
+    if learned:
+        conn.execute(_SET_REF, learned)
+    # Rows loaded as objects earlier in this session are stale now: reload them when next read.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, ThreadRef):
+            session.expire(obj)
+    return found
 
 
-def link_and_resolve(
-    session: Session, community_id: int, message_id: str, chain: Sequence[str]
-) -> tuple[ThreadRef, int | None]:
+def link_and_resolve(session: Session, community_id: int, message_id: str, chain: Sequence[str]) -> int | None:
     """Link the message and say which thread it is in: its References first (the truth), else the
     thread its ghost row was attached to before it arrived."""
-    own, rows = link_message(session, community_id, message_id, chain)
-    return own, thread_from_chain(chain, rows) or own.thread_id
+    rows = link_message(session, community_id, message_id, chain)
+    own = rows.get(message_id[:998])
+    return thread_from_chain(chain, rows) or (own.thread_id if own else None)
 
 
-def thread_from_chain(chain: Sequence[str], rows: dict[str, ThreadRef]) -> int | None:
+def thread_from_chain(chain: Sequence[str], rows: Mapping[str, Ref]) -> int | None:
     """Thread id of the closest ancestor that belongs to a thread."""
     for mid in reversed(chain):
         row = rows.get(mid)
@@ -135,15 +161,9 @@ def thread_facts(session: Session, community: Community, msg: ParsedMessage, fac
     chain = reference_chain(msg)
     thread_id: int | None = None
     if msg.message_id:
-        thread_id = link_and_resolve(session, community.id, msg.message_id, chain)[1]
+        thread_id = link_and_resolve(session, community.id, msg.message_id, chain)
     elif chain:
-        rows = {
-            r.message_id: r
-            for r in session.scalars(
-                select(ThreadRef).where(ThreadRef.community_id == community.id, ThreadRef.message_id.in_(chain))
-            )
-        }
-        thread_id = thread_from_chain(chain, rows)
+        thread_id = thread_from_chain(chain, find_refs(session, community.id, chain))
     thread = session.get(Thread, thread_id) if thread_id is not None else None
     if thread is None:
         number = number_in_subject(msg.subject, settings.thread_tag)

@@ -1,0 +1,74 @@
+"""Writing one ORM object's row with a single Core statement, keeping the session in step.
+
+The unit of work costs more than the row on the ingest path (a flush per message is ~0.3 ms of
+Python); these helpers write the row directly and leave the object as if it had been flushed.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Insert, Table, Update, bindparam, insert, inspect, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_returning_pk(table: Table) -> Insert:
+    (pk,) = table.primary_key.columns
+    return insert(table).returning(pk)
+
+
+@functools.lru_cache(maxsize=64)
+def _update_by_pk(table: Table, columns: tuple[str, ...]) -> Update:
+    (pk,) = table.primary_key.columns
+    stmt = update(table).where(pk == bindparam("_pk"))
+    # Parameters are prefixed: a bind parameter may not share its column's name in SET.
+    return stmt.values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns})
+
+
+def insert_row(session: Session, obj: T) -> T:
+    """INSERT a new object's row now (one statement, no flush) and make it persistent in `session`.
+
+    Every column is written: the values set on `obj`, else the column's Python-side default, else
+    NULL, so nothing is left unloaded for a later lazy SELECT. Returns `obj`, its key filled in.
+    """
+    mapper = inspect(type(obj))
+    table = cast(Table, mapper.local_table)
+    state = inspect(obj)
+    values: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if column.primary_key:
+            continue
+        if prop.key in state.dict:
+            value = state.dict[prop.key]
+        elif column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        elif column.default is None and column.server_default is None:
+            value = None
+        else:  # a computed default: only the unit of work knows how to run it
+            raise ValueError(f"insert_row: set {type(obj).__name__}.{prop.key} (its default is not a constant)")
+        values[column.key] = value
+        setattr(obj, prop.key, value)
+    pk = session.connection().execute(_insert_returning_pk(table), values).scalar_one()
+    setattr(obj, mapper.primary_key[0].key, pk)
+    make_transient_to_detached(obj)  # the values just written are now its committed state
+    session.add(obj)
+    return obj
+
+
+def update_row(session: Session, obj: object, **values: Any) -> None:
+    """UPDATE these columns of a persistent object's row now (no flush); the object shows them as
+    committed, so the unit of work does not write them again. Its other pending changes stay pending."""
+    mapper = inspect(type(obj))
+    table = cast(Table, mapper.local_table)
+    pk = mapper.primary_key_from_instance(obj)[0]
+    params = {mapper.get_property(k).columns[0].key: v for k, v in values.items()}
+    binds = {f"v_{name}": value for name, value in params.items()}
+    session.connection().execute(_update_by_pk(table, tuple(sorted(params))), {**binds, "_pk": pk})
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
