@@ -170,10 +170,11 @@ class Pipeline:
         One statement (a round trip each on PostgreSQL): both look-ups are index probes, and the
         Message-ID hit wins over a content-hash hit, as when they were asked one after the other.
         """
+        conn = session.connection()  # plain rows: the ORM's execution path costs more than the probe
         if not msg.message_id:
-            return session.scalar(_DUPLICATE_BY_HASH, {"digest": digest})
+            return conn.scalar(_DUPLICATE_BY_HASH, {"digest": digest})
         stmt = _DUPLICATE_IN_COMMUNITY if community_id is not None else _DUPLICATE_NO_COMMUNITY
-        return session.scalar(stmt, {"digest": digest, "message_id": msg.message_id[:998], "community_id": community_id})
+        return conn.scalar(stmt, {"digest": digest, "message_id": msg.message_id[:998], "community_id": community_id})
 
     def _new_record(
         self,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
+from typing import NamedTuple
 
 from flufl.bounce import all_failures
 
@@ -103,6 +104,7 @@ _AUTO_SUBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 _AUTO_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply"}
+_DAEMON_TEXT_RE = re.compile(r"mailer-daemon|postmaster|post_master", re.I)
 
 # --- body cues -----------------------------------------------------------------------------------
 
@@ -191,20 +193,34 @@ def _header(msg: Message, name: str) -> str:
         return ""
 
 
+class _From(NamedTuple):
+    """The From header decoded once: its text, display name and lower-case address."""
+
+    text: str
+    name: str
+    addr: str
+
+
+def _from(msg: Message) -> _From:
+    text = _header(msg, "from")
+    name, addr = parseaddr(text)
+    return _From(text, name, addr.lower())
+
+
 def _from_address(msg: Message) -> tuple[str, str]:
-    name, addr = parseaddr(_header(msg, "from"))
-    return name, addr.lower()
+    sender = _from(msg)
+    return sender.name, sender.addr
 
 
-def _is_daemon_sender(msg: Message) -> bool:
-    name, addr = _from_address(msg)
+def _is_daemon_sender(msg: Message, sender: _From | None = None) -> bool:
+    text, name, addr = sender or _from(msg)
     local = addr.rpartition("@")[0] if "@" in addr else addr
     if local in _DAEMON_LOCALS or local.startswith(("mailer-daemon", "postmaster", "mailerdaemon")):
         return True
-    if _DAEMON_NAME_RE.search(name) or (not addr and "<>" in _header(msg, "from")):
+    if _DAEMON_NAME_RE.search(name) or (not addr and "<>" in text):
         return True  # 'From: "Mail System" <>' is a null sender too
     # Mangled From fields ('<Postmaster\\@host@relay>') defeat parseaddr; the raw text still tells.
-    return bool(re.search(r"mailer-daemon|postmaster|post_master", _header(msg, "from"), re.I))
+    return bool(_DAEMON_TEXT_RE.search(text))
 
 
 def _null_return_path(msg: Message) -> bool:
@@ -242,11 +258,12 @@ def looks_like_report(msg: Message) -> bool:
     ctype = _content_type(msg)
     if ctype == "multipart/report":
         return True
-    if _null_return_path(msg) or _is_daemon_sender(msg):
+    sender = _from(msg)
+    if _null_return_path(msg) or _is_daemon_sender(msg, sender):
         return True
     if msg.get("x-failed-recipients") is not None or msg.get("x-mlserver") is not None:
         return True
-    if _from_address(msg)[1].endswith(("@sns.amazonaws.com", "amazonses.com")):
+    if sender.addr.endswith(("@sns.amazonaws.com", "amazonses.com")):
         return True
     if _FAILURE_SUBJECT_RE.search(_header(msg, "subject")):
         return True

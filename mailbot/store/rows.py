@@ -53,9 +53,9 @@ def insert_row(session: Session, obj: T) -> T:
         else:  # a computed default: only the unit of work knows how to run it
             raise ValueError(f"insert_row: set {type(obj).__name__}.{prop.key} (its default is not a constant)")
         values[column.key] = value
-        setattr(obj, prop.key, value)
+        state.dict[prop.key] = value  # no attribute events: this becomes committed state below
     pk = session.connection().execute(_insert_returning_pk(table), values).scalar_one()
-    setattr(obj, mapper.primary_key[0].key, pk)
+    state.dict[mapper.primary_key[0].key] = pk
     make_transient_to_detached(obj)  # the values just written are now its committed state
     session.add(obj)
     return obj

@@ -1,0 +1,135 @@
+"""The peer workload's second floor: the design card's parts doing the statements mailbot promises.
+
+As bench/peer_floor.py (aiosmtpd in, mail-parser, pipelined SMTP out, all on the listener's loop),
+but storing through SQLAlchemy 2 Core, a fixed part, on mailbot's own schema, with the statements its
+promises need and nothing else: the duplicate probe, the sender's member row, the thread_refs row,
+the message, the outbox row and its recipients copied from the members table (one commit); the
+attempt counted before sending (one commit); the outcome after it (one commit). No mailbot code
+runs per post: the schema is made by mailbot's migrations before the port is printed.
+Run as `python -m bench.peer_floor_promised SINK_PORT DB_PATH MEMBERS`; prints the port.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import mailparser
+from sqlalchemy import Table, bindparam, create_engine, event, insert, literal, select, update
+
+from bench.peer_floor import _Controller
+from bench.pipelining import PipeliningClient, wire
+from bench.servers import free_port
+from mailbot.knowledge.models import ThreadRef
+from mailbot.store.db import upgrade
+from mailbot.store.models import Community, Member, Message, Outbox, OutboxRecipient
+
+MESSAGES, OUTBOX, RCPTS, MEMBERS, REFS = (
+    cast(Table, m.__table__) for m in (Message, Outbox, OutboxRecipient, Member, ThreadRef)
+)
+DUPLICATE = select(MESSAGES.c.id).where(
+    (MESSAGES.c.community_id == bindparam("cid")) & (MESSAGES.c.message_id == bindparam("mid"))
+    | (MESSAGES.c.content_hash == bindparam("digest"))
+).limit(1)
+MEMBER = select(MEMBERS.c.id, MEMBERS.c.role, MEMBERS.c.status).where(
+    MEMBERS.c.community_id == bindparam("cid"), MEMBERS.c.email == bindparam("email")
+)
+ADD_REF = insert(REFS)
+ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+ADD_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id)
+COPY_MEMBERS = insert(RCPTS).from_select(
+    ["outbox_id", "address", "member_id", "verp_token", "status", "attempts", "next_attempt_at", "last_error"],
+    select(
+        bindparam("box", type_=RCPTS.c.outbox_id.type), MEMBERS.c.email, MEMBERS.c.id, literal(""),
+        literal("pending"), literal(0), bindparam("now", type_=RCPTS.c.next_attempt_at.type), literal(""),
+    ).where(
+        MEMBERS.c.community_id == bindparam("cid"), MEMBERS.c.status == "active", MEMBERS.c.delivery == "each",
+        MEMBERS.c.email != bindparam("sender"),
+    ),
+)  # fmt: skip
+CLAIM = (
+    update(RCPTS)
+    .where(RCPTS.c.outbox_id == bindparam("box"))
+    .values(attempts=RCPTS.c.attempts + 1)
+    .returning(RCPTS.c.address)
+)
+RECORD = update(RCPTS).where(RCPTS.c.outbox_id == bindparam("box")).values(status="sent", sent_at=bindparam("at"))
+
+
+def main(argv: list[str]) -> None:
+    sink_port, db_path, members = int(argv[0]), argv[1], int(argv[2])
+    engine = create_engine(f"sqlite:///{db_path}")
+    upgrade(engine)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi: Any, _record: Any) -> None:
+        dbapi.isolation_level = None
+        dbapi.execute("PRAGMA journal_mode=WAL")
+        dbapi.execute("PRAGMA synchronous=NORMAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections from here on get the pragmas above
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        cid = conn.execute(insert(Community.__table__).returning(Community.__table__.c.id),
+                           {"slug": "km-it", "name": "KM-IT", "address": "km-it@example.org",
+                            "created_at": now}).scalar_one()  # fmt: skip
+        conn.execute(insert(MEMBERS), [
+            {"community_id": cid, "email": f"member{i:06d}@example.org", "name": "", "section": "",
+             "role": "member", "status": "active", "delivery": "each", "joined_at": now,
+             "verp_token": f"t{i}", "bounce_score": 0.0, "disabled_reason": "", "intro": "", "expertise": ""}
+            for i in range(members)
+        ])  # fmt: skip
+    sender = PipeliningClient("127.0.0.1", sink_port, helo="floor.example.org")
+    conn = engine.connect()  # one connection, as one listener loop would hold
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            raw = envelope.original_content or envelope.content
+            parsed = mailparser.parse_from_bytes(raw)
+            mid = (parsed.message_id or "").strip("<> ")
+            frm = parsed.from_[0][1].lower() if parsed.from_ else ""
+            at = datetime.now(UTC)
+            digest = hashlib.sha256(raw).hexdigest()
+            with conn.begin():
+                if conn.execute(DUPLICATE, {"cid": cid, "mid": mid, "digest": digest}).first() is not None:
+                    return "250 OK (duplicate)"
+                member = conn.execute(MEMBER, {"cid": cid, "email": frm}).first()
+                conn.execute(ADD_REF, {"community_id": cid, "message_id": mid, "parent_id": None, "seen": True})
+                pk = conn.execute(ADD_MESSAGE, {
+                    "community_id": cid, "source": "smtp", "source_ref": "floor", "message_id": mid,
+                    "content_hash": digest, "raw": raw, "size": len(raw), "received_at": at,
+                    "from_email": frm, "from_name": "", "subject": parsed.subject or "", "address_role": "post",
+                    "kind": "post", "rule": "", "status": "processed", "reason": "",
+                    "member_id": member.id if member else None, "thread_id": None, "body_text": parsed.body,
+                    "defects": "",
+                }).scalar_one()  # fmt: skip
+                box = conn.execute(ADD_OUTBOX, {
+                    "community_id": cid, "source_message_id": pk, "kind": "list-copy", "verp": False,
+                    "mail_from": "km-it-bounces@example.org", "data": raw, "created_at": at,
+                }).scalar_one()  # fmt: skip
+                conn.execute(COPY_MEMBERS, {"box": box, "now": at, "cid": cid, "sender": frm})
+            with conn.begin():
+                rcpts = [row.address for row in conn.execute(CLAIM, {"box": box})]
+            wired = wire(raw)
+            for start in range(0, len(rcpts), 100):
+                sender.send("km-it-bounces@example.org", rcpts[start : start + 100], wired)
+            with conn.begin():
+                conn.execute(RECORD, {"box": box, "at": datetime.now(UTC)})
+            return "250 OK"
+
+    port = free_port()
+    controller = _Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print(port, flush=True)
+    threading.Event().wait()  # until the bench kills us
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

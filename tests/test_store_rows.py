@@ -1,0 +1,122 @@
+"""Rows written with one Core statement (mailbot/store/rows.py) on SQLite and PostgreSQL: the row
+holds every value, the ORM object needs no reload, and nothing is written a second time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, Integer, String, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from mailbot.knowledge.models import ThreadRef
+from mailbot.knowledge.threads import link_message
+from mailbot.store.db import make_engine, make_session_factory, upgrade
+from mailbot.store.models import Community, Message
+from mailbot.store.rows import insert_row, update_row
+
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    upgrade(eng)
+    with make_session_factory(eng)() as session, session.begin():
+        session.add(Community(slug="km-it", name="KM-IT", address="km-it@example.org", created_at=NOW))
+    yield eng
+    eng.dispose()
+
+
+class Statements:
+    """The SQL each test's session sends, to show what was (not) written or read again."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seen: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.seen.append(statement.split(None, 1)[0].upper())
+
+    def since(self, mark: int) -> list[str]:
+        return self.seen[mark:]
+
+
+def _message(community_id: int) -> Message:
+    return Message(
+        community_id=community_id, source="smtp", message_id="a@example.org", content_hash="h" * 64,
+        raw=b"Subject: x\r\n\r\nbody\r\n", received_at=NOW, subject="ทดสอบ printer",
+    )  # fmt: skip
+
+
+def _community_id(session: Session) -> int:
+    return int(session.scalars(select(Community.id)).one())
+
+
+def test_inserted_row_has_every_value_and_the_object_needs_no_reload(engine: Engine) -> None:
+    log = Statements(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        record = insert_row(session, _message(_community_id(session)))
+        assert record.id is not None
+        mark = len(log.seen)
+        # Values given, defaults filled in, the key: all readable without asking the database.
+        assert (record.subject, record.status, record.kind, record.thread_id, record.size) == (
+            "ทดสอบ printer", "pending", "", None, 0,
+        )  # fmt: skip
+        assert record in session and not session.dirty and not session.new
+        assert log.since(mark) == []
+    assert "UPDATE" not in log.since(mark) and "INSERT" not in log.since(mark)  # the commit wrote nothing more
+    with engine.connect() as conn:
+        row = conn.execute(select(Message.subject, Message.status, Message.reason, Message.raw)).one()
+    assert tuple(row) == ("ทดสอบ printer", "pending", "", b"Subject: x\r\n\r\nbody\r\n")
+
+
+def test_updated_columns_are_written_once_and_other_changes_still_flush(engine: Engine) -> None:
+    log = Statements(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        record = insert_row(session, _message(_community_id(session)))
+        mark = len(log.seen)
+        update_row(session, record, status="processed", reason="distributed to 9 members")
+        assert log.since(mark) == ["UPDATE"]
+        record.thread_id = 7  # an ordinary change, as a handler makes: the unit of work writes it
+        mark = len(log.seen)
+    assert log.since(mark).count("UPDATE") == 1
+    with engine.connect() as conn:
+        row = conn.execute(select(Message.status, Message.reason, Message.thread_id)).one()
+    assert tuple(row) == ("processed", "distributed to 9 members", 7)
+    assert (record.status, record.reason) == ("processed", "distributed to 9 members")
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Stamped(_Base):
+    __tablename__ = "stamped"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(20), default=lambda: "computed")
+
+
+def test_a_computed_default_must_be_given_rather_than_written_as_null(tmp_path: Path) -> None:
+    eng = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    _Base.metadata.create_all(eng)
+    with Session(eng) as session, session.begin():
+        with pytest.raises(ValueError, match="_Stamped.label"):
+            insert_row(session, _Stamped())
+        assert insert_row(session, _Stamped(label="given")).id == 1
+
+
+def test_a_ghost_loaded_earlier_in_the_session_reads_as_seen_once_its_message_links(engine: Engine) -> None:
+    with make_session_factory(engine)() as session, session.begin():
+        cid = _community_id(session)
+        # A reply names a question we have not seen: the question is a ghost row.
+        link_message(session, cid, "reply@example.org", ["question@example.org"])
+        ghost = session.scalars(select(ThreadRef).where(ThreadRef.message_id == "question@example.org")).one()
+        assert ghost.seen is False
+        # The question itself arrives in the same session (as when a facilitator approves held
+        # posts one after another): the object loaded above must not keep its stale state.
+        link_message(session, cid, "question@example.org", [])
+        assert ghost.seen is True and ghost.parent_id is None
