@@ -3,8 +3,8 @@
 As bench/peer_floor.py (aiosmtpd in, mail-parser, pipelined SMTP out, all on the listener's loop),
 but storing through SQLAlchemy 2 Core, a fixed part, on mailbot's own schema, with the statements its
 promises need and nothing else: the duplicate probe, the sender's member row, the thread_refs row,
-the message, the outbox row and its recipients copied from the members table (one commit); the
-attempt counted before sending (one commit); the outcome after it (one commit). No mailbot code
+the message, the outbox row, its recipients copied from the members table and their first attempt
+counted (one commit, before the sending); the outcome after it (one commit). No mailbot code
 runs per post: the schema is made by mailbot's migrations before the port is printed.
 Run as `python -m bench.peer_floor_promised SINK_PORT DB_PATH MEMBERS`; prints the port.
 """
@@ -115,7 +115,8 @@ def main(argv: list[str]) -> None:
                     "mail_from": "km-it-bounces@example.org", "data": raw, "created_at": at,
                 }).scalar_one()  # fmt: skip
                 conn.execute(COPY_MEMBERS, {"box": box, "now": at, "cid": cid, "sender": frm})
-            with conn.begin():
+                # The first attempt is counted in the same commit (one commit fewer than mailbot,
+                # whose delivery thread claims what is due in a transaction of its own).
                 rcpts = [row.address for row in conn.execute(CLAIM, {"box": box})]
             wired = wire(raw)
             for start in range(0, len(rcpts), 100):

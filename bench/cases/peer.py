@@ -181,7 +181,7 @@ def mailman_rows(
         promised_ratio = Figure([a / b for a, b in zip(promised.runs, peer.rate.runs, strict=False)])
         bench.add(Row("peer", f"floor with the promised statements / Mailman {mm.version}: {posts} posts -> "
                       f"{members} members", "x posts/s", promised_ratio,
-                      note="no mailbot code: SQLAlchemy Core, mailbot's schema, 3 commits per post"))  # fmt: skip
+                      note="no mailbot code: SQLAlchemy Core, mailbot's schema, 2 commits per post"))  # fmt: skip
     bench.add(Row("peer", f"mailbot / Mailman {mm.version}: {posts} posts -> {members} members", "x posts/s",
                   ratio, target=f">= {need}x", ok=ratio.median >= need))  # fmt: skip
 
@@ -220,7 +220,7 @@ def run(bench: Bench) -> None:
         promised = Figure([floor_once(bench, posts, members, "bench.peer_floor_promised") for _ in range(bench.runs)])
         bench.add(Row("peer", f"floor with the promised statements, {posts} posts -> {members} members (as above, "
                       "but stored through SQLAlchemy 2 Core on mailbot's schema: duplicate probe, member, thread ref, "
-                      "message, outbox + recipients in one commit; attempt counted in a second; outcome in a third)",
+                      "message, outbox + recipients and their attempt counted in one commit; the outcome in a second)",
                       "posts/s", promised))  # fmt: skip
         if mm is not None:
             mailman_rows(bench, mm, posts, members, rate, floor, promised)

@@ -94,8 +94,8 @@ class Ref(NamedTuple):
 def find_refs(session: Session, community_id: int, ids: Sequence[str]) -> dict[str, Ref]:
     """The thread_refs rows of these message-ids that exist, by message-id."""
     session.flush()  # thread_refs changes still pending in the session must be read, not missed
-    params = {"community_id": community_id, "ids": list(ids)}
-    return {mid: Ref(parent, thread, bool(seen)) for mid, parent, thread, seen in session.connection().execute(_FIND_REFS, params)}
+    rows = session.connection().execute(_FIND_REFS, {"community_id": community_id, "ids": list(ids)})
+    return {mid: Ref(parent, thread, bool(seen)) for mid, parent, thread, seen in rows}
 
 
 def link_message(session: Session, community_id: int, message_id: str, chain: Sequence[str]) -> dict[str, Ref]:
