@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from mailbot.knowledge.models import ThreadRef
 from mailbot.knowledge.threads import link_message
 from mailbot.store.db import make_engine, make_session_factory, upgrade
-from mailbot.store.models import Community, Message
+from mailbot.store.models import Community, Member, Message
 from mailbot.store.rows import insert_row, update_row
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -107,6 +107,23 @@ def test_a_computed_default_must_be_given_rather_than_written_as_null(tmp_path: 
         with pytest.raises(ValueError, match="_Stamped.label"):
             insert_row(session, _Stamped())
         assert insert_row(session, _Stamped(label="given")).id == 1
+
+
+def test_rows_the_unit_of_work_must_handle_are_refused(engine: Engine) -> None:
+    with make_session_factory(engine)() as session, session.begin():
+        community = session.scalars(select(Community)).one()
+        member = Member(community=community, email="a@example.org", verp_token="t1", joined_at=NOW)
+        with pytest.raises(ValueError, match="Member.community is set"):
+            insert_row(session, member)  # the relationship's foreign key is the unit of work's job
+        session.add(member)  # pending: no row, no key yet
+        with pytest.raises(ValueError, match="has no row yet"):
+            update_row(session, member, last_post_at=NOW)
+        session.flush()
+        update_row(session, member, last_post_at=NOW)
+        with pytest.raises(ValueError, match="already in a session"):
+            insert_row(session, member)
+    with engine.connect() as conn:
+        assert conn.scalar(select(Member.last_post_at)) == NOW
 
 
 def test_a_ghost_loaded_earlier_in_the_session_reads_as_seen_once_its_message_links(engine: Engine) -> None:

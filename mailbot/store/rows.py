@@ -39,6 +39,11 @@ def insert_row(session: Session, obj: T) -> T:
     mapper = inspect(type(obj))
     table = cast(Table, mapper.local_table)
     state = inspect(obj)
+    if not state.transient:
+        raise ValueError(f"insert_row: this {type(obj).__name__} is already in a session")
+    linked = [r.key for r in mapper.relationships if state.dict.get(r.key) is not None]
+    if linked:  # only the unit of work turns a related object into its foreign key
+        raise ValueError(f"insert_row: {type(obj).__name__}.{linked[0]} is set; set its key column instead")
     values: dict[str, Any] = {}
     for prop in mapper.column_attrs:
         column = prop.columns[0]
@@ -55,7 +60,7 @@ def insert_row(session: Session, obj: T) -> T:
         values[column.key] = value
         state.dict[prop.key] = value  # no attribute events: this becomes committed state below
     pk = session.connection().execute(_insert_returning_pk(table), values).scalar_one()
-    state.dict[mapper.primary_key[0].key] = pk
+    state.dict[mapper.get_property_by_column(mapper.primary_key[0]).key] = pk
     make_transient_to_detached(obj)  # the values just written are now its committed state
     session.add(obj)
     return obj
@@ -66,6 +71,8 @@ def update_row(session: Session, obj: object, **values: Any) -> None:
     committed, so the unit of work does not write them again. Its other pending changes stay pending."""
     mapper = inspect(type(obj))
     table = cast(Table, mapper.local_table)
+    if not inspect(obj).persistent:  # a pending row has no key yet: the UPDATE would match nothing
+        raise ValueError(f"update_row: this {type(obj).__name__} has no row yet (flush or insert_row it first)")
     pk = mapper.primary_key_from_instance(obj)[0]
     params = {mapper.get_property(k).columns[0].key: v for k, v in values.items()}
     binds = {f"v_{name}": value for name, value in params.items()}
