@@ -50,8 +50,13 @@ def main(argv: list[str]) -> None:
                 sender.send("km-it-bounces@example.org", rcpts[start : start + 100], wired)
             return "250 OK"
 
+    serve(Handler())
+
+
+def serve(handler: object) -> None:
+    """Listen on a free loopback port with `handler`, print the port for the bench, run until killed."""
     port = free_port()
-    controller = _Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller = _Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     print(port, flush=True)
     threading.Event().wait()  # until the bench kills us

@@ -72,7 +72,6 @@ class ScriptedSmtp:
                             self.wfile.flush()
                             self.connection.shutdown(socket.SHUT_RDWR)
                             return
-
                     elif verb == b"QUIT":
                         self.wfile.write(b"221 bye\r\n")
                         return
