@@ -6,13 +6,17 @@ promises need and nothing else: the duplicate probe, the sender's member row, th
 the message, the outbox row, its recipients copied from the members table and their first attempt
 counted (one commit, before the sending); the outcome after it (one commit). No mailbot code
 runs per post: the schema is made by mailbot's migrations before the port is printed.
-Run as `python -m bench.peer_floor_promised SINK_PORT DB_PATH MEMBERS`; prints the port.
+Run as `python -m bench.peer_floor_promised SINK_PORT DB_PATH MEMBERS [overlap]`; prints the port.
+With `overlap` the post gets its 250 after the first commit, as in mailbot, and a sender thread sends
+and records the outcome of up to 8 posts per commit while the listener takes the next posts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -57,8 +61,12 @@ CLAIM = (
 RECORD = update(RCPTS).where(RCPTS.c.outbox_id == bindparam("box")).values(status="sent", sent_at=bindparam("at"))
 
 
+ROUND = 8  # posts sent per outcome commit in the overlapped variant: mailbot's crash bound, in posts
+
+
 def main(argv: list[str]) -> None:
     sink_port, db_path, members = int(argv[0]), argv[1], int(argv[2])
+    overlap = argv[3:] == ["overlap"]
     engine = create_engine(f"sqlite:///{db_path}")
     upgrade(engine)
 
@@ -86,6 +94,31 @@ def main(argv: list[str]) -> None:
         ])  # fmt: skip
     sender = PipeliningClient("127.0.0.1", sink_port, helo="floor.example.org")
     conn = engine.connect()  # one connection, as one listener loop would hold
+    jobs: queue.SimpleQueue[tuple[int, list[str], bytes]] = queue.SimpleQueue()
+
+    def send(rcpts: list[str], raw: bytes) -> None:
+        wired = wire(raw)
+        for start in range(0, len(rcpts), 100):
+            sender.send("km-it-bounces@example.org", rcpts[start : start + 100], wired)
+
+    def deliver() -> None:
+        """The overlapped variant's sender: what is queued (up to ROUND posts) is sent, then recorded."""
+        out = engine.connect()
+        while True:
+            batch = [jobs.get()]
+            while len(batch) < ROUND:
+                try:
+                    batch.append(jobs.get_nowait())
+                except queue.Empty:
+                    break
+            for _box, rcpts, raw in batch:
+                send(rcpts, raw)
+            at = datetime.now(UTC)
+            with out.begin():
+                out.execute(RECORD, [{"box": box, "at": at} for box, _, _ in batch])
+
+    if overlap:
+        threading.Thread(target=deliver, daemon=True).start()
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -117,9 +150,10 @@ def main(argv: list[str]) -> None:
                 # The first attempt is counted in the same commit (one commit fewer than mailbot,
                 # whose delivery thread claims what is due in a transaction of its own).
                 rcpts = [row.address for row in conn.execute(CLAIM, {"box": box})]
-            wired = wire(raw)
-            for start in range(0, len(rcpts), 100):
-                sender.send("km-it-bounces@example.org", rcpts[start : start + 100], wired)
+            if overlap:
+                jobs.put((box, rcpts, raw))
+                return "250 OK"
+            send(rcpts, raw)
             with conn.begin():
                 conn.execute(RECORD, {"box": box, "at": datetime.now(UTC)})
             return "250 OK"
