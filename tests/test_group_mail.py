@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +154,27 @@ def test_permanent_failure_is_per_recipient(db_url: str, tmp_path: Path, smtp_si
         rows = dict(s.execute(select(OutboxRecipient.address, OutboxRecipient.status)).all())
         assert rows == {"anan@example.org": "failed", "suda@example.org": "sent"}
         assert s.scalar(select(func.count()).select_from(OutboxRecipient).where(OutboxRecipient.status == "pending")) == 0
+
+
+def test_delivery_writes_times_as_sqlalchemy_does_on_sqlite(sqlite_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    """Delivery writes its rounds straight through the driver on SQLite. Its times must be the text
+    SQLAlchemy writes, or "due at or before now" compares wrongly: at a whole second (the test
+    clock's) "...:00+00:00" sorts before "...:00.000000", and a copy due then would wait."""
+    import re
+    import sqlite3
+
+    app = setup(sqlite_url, tmp_path, smtp_sink, verp=False)
+    smtp_sink.rcpt_responses["anan@example.org"] = (451, "4.2.0 try later")
+    app.ingest(member_mail("somchai@example.org", "x", "y"), source="test", source_ref="t1")
+    assert (app.deliverer.drain().sent, smtp_sink.wait_for(1) is not None) == (1, True)
+    db = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    written = db.execute("SELECT sent_at, next_attempt_at FROM outbox_recipients").fetchall()
+    sqlalchemy_form = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+    values = [v for row in written for v in row if v is not None]
+    assert len(values) == 3  # one sent_at, both recipients' next attempt
+    assert all(sqlalchemy_form.fullmatch(v) for v in values), values
+    # The deferred copy is claimed again as soon as its retry time comes, not a moment later.
+    due = db.execute("SELECT next_attempt_at FROM outbox_recipients WHERE status = 'pending'").fetchone()[0]
+    del smtp_sink.rcpt_responses["anan@example.org"]
+    app.clock.advance(datetime.fromisoformat(due).replace(tzinfo=UTC) - app.clock.now())
+    assert app.deliverer.drain().sent == 1
