@@ -174,3 +174,25 @@ def test_server_closing_an_idle_connection_with_421_fails_nothing(scripted: Scri
     assert second.accepted == ["m2@example.net"] and not second.temp_failed
     assert [m.rcpts for m in scripted.messages] == [["m1@example.net"], ["m2@example.net"]]
     assert scripted.connections == 2
+
+
+def test_every_kind_of_recipient_reply_is_read_in_a_pipelined_stream(scripted: ScriptedSmtp) -> None:
+    # Among one post's many plain "250"s: a 251 (forwarded: taken), a refusal for now and one over
+    # two lines, whose whole text reaches the facilitator's report; the replies after them stay in step.
+    scripted.rcpt_replies = {
+        "moved@example.net": b"251 2.1.5 user not local; will forward\r\n",
+        "full@example.net": b"452 4.2.2 mailbox full\r\n",
+        "gone@example.net": b"550-5.1.1 no such user here\r\n550 5.1.1 see the new staff directory\r\n",
+    }
+    rcpts = ["a@example.net", "moved@example.net", "full@example.net", "gone@example.net", "b@example.net"]
+    sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=scripted.port, timeout=5.0, connections=1))
+    try:
+        first, second = sender.send_many([Envelope(BOUNCES, rcpts, message(1)), verp(2)])
+    finally:
+        sender.close()
+    assert first.accepted == ["a@example.net", "moved@example.net", "b@example.net"]
+    assert first.perm_failed == {"gone@example.net": "550 5.1.1 no such user here 5.1.1 see the new staff directory"}
+    assert first.temp_failed == {"full@example.net": "452 4.2.2 mailbox full"}
+    assert second.accepted == ["m2@example.net"]
+    assert [m.rcpts for m in scripted.messages] == [["a@example.net", "moved@example.net", "b@example.net"],
+                                                    ["m2@example.net"]]  # fmt: skip

@@ -23,6 +23,7 @@ class ScriptedSmtp:
     close_after: int = 0  # > 0: close right after accepting this many messages on one connection
     silent_after: int = 0  # > 0: never answer the end of the n-th message on a connection
     idle_timeout: float = 0.0  # > 0: a client silent this long gets 421 and the close, as Postfix does
+    rcpt_replies: dict[str, bytes] = field(default_factory=dict)  # address -> its raw RCPT reply (not 250)
     messages: list[Accepted] = field(default_factory=list)
     connections: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -54,8 +55,11 @@ class ScriptedSmtp:
                         mail_from, rcpts = line.decode().split("<", 1)[1].split(">")[0], []
                         self.wfile.write(b"250 2.1.0 OK\r\n")
                     elif verb == b"RCPT":
-                        rcpts.append(line.decode().split("<", 1)[1].split(">")[0])
-                        self.wfile.write(b"250 2.1.5 OK\r\n")
+                        address = line.decode().split("<", 1)[1].split(">")[0]
+                        reply = script.rcpt_replies.get(address, b"250 2.1.5 OK\r\n")
+                        if reply[:1] == b"2":
+                            rcpts.append(address)
+                        self.wfile.write(reply)
                     elif verb == b"DATA":
                         self.wfile.write(b"354 go ahead\r\n")
                         body = b""
