@@ -78,6 +78,7 @@ class SmtpSettings:
     retry_max_seconds: float = 600.0
     give_up_hours: float = 72.0
     poll_seconds: float = 2.0  # how often the delivery loop looks for due rows when idle
+    gather_seconds: float = 0.02  # under load, posts arriving this close together share a round
 
     @property
     def enabled(self) -> bool:
@@ -372,6 +373,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("smtp: choose ssl or starttls, not both")
     if min(settings.smtp.batch_size, settings.smtp.connections, settings.smtp.inflight_per_connection) < 1:
         raise ConfigError("smtp: batch_size, connections and inflight_per_connection must be at least 1")
+    if not 0 <= settings.smtp.gather_seconds <= 1:
+        raise ConfigError("smtp.gather_seconds must be between 0 (off) and 1")
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -86,6 +86,7 @@ def test_environment_overrides_secrets(tmp_path: Path) -> None:
         ('[[community]]\nslug = "a"\naddress = "a@b"\ntimezone = "Mars/Base"\n', "unknown timezone"),
         ('[[community]]\nslug = "a"\naddress = "a@b"\n[[community]]\nslug = "b"\naddress = "A@b"\n', "used by two"),
         ("[database\n", "not valid TOML"),
+        ("[smtp]\ngather_seconds = 5.0\n", "smtp.gather_seconds must be between 0 (off) and 1"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, fragment: str) -> None:

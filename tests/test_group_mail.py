@@ -178,3 +178,42 @@ def test_delivery_writes_times_as_sqlalchemy_does_on_sqlite(sqlite_url: str, tmp
     del smtp_sink.rcpt_responses["anan@example.org"]
     app.clock.advance(datetime.fromisoformat(due).replace(tzinfo=UTC) - app.clock.now())
     assert app.deliverer.drain().sent == 1
+
+
+def test_posts_arriving_together_share_a_delivery_round_and_a_quiet_list_is_not_delayed(
+    db_url: str, tmp_path: Path, smtp_sink: Any
+) -> None:
+    """Under load the delivery loop waits smtp.gather_seconds after a wake-up, so posts that come in
+    a run go out together (one claim, one outcome commit); the first post to a quiet list goes at once."""
+    import threading
+
+    app = setup(db_url, tmp_path, smtp_sink, verp=False)
+    app.settings.smtp.gather_seconds = 1.0  # long, so the run below surely fits in it
+    rounds: list[int] = []  # copies sent by each round that sent any (a post: the 2 other members)
+    deliver_due = app.deliverer.deliver_due
+
+    def counted() -> Any:
+        stats = deliver_due()
+        if stats.attempted:
+            rounds.append(stats.attempted)
+        return stats
+
+    app.deliverer.deliver_due = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    loop = threading.Thread(target=app.deliverer.run_forever, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        app.ingest(member_mail("somchai@example.org", "first", "x"), source="test", source_ref="g0")
+        app.deliverer.wake.set()
+        # A quiet list: the copies go without the gathering wait (well under its second, and the
+        # poll interval is 1 s too, so a slower start would show).
+        assert len(smtp_sink.wait_for(1, timeout=0.8)) == 1
+        for i in range(1, 5):  # then a run of four posts, each waking the loop as ingest does
+            app.ingest(member_mail("somchai@example.org", f"post {i}", "x"), source="test", source_ref=f"g{i}")
+            app.deliverer.wake.set()
+        assert len(smtp_sink.wait_for(5, timeout=10)) == 5
+    finally:
+        stop.set()
+        app.deliverer.wake.set()
+        loop.join(timeout=5)
+    assert rounds == [2, 8]  # the first post alone, then the run of four in one round
