@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
+import sqlite3
+import threading
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -160,21 +164,18 @@ def test_delivery_writes_times_as_sqlalchemy_does_on_sqlite(sqlite_url: str, tmp
     """Delivery writes its rounds straight through the driver on SQLite. Its times must be the text
     SQLAlchemy writes, or "due at or before now" compares wrongly: at a whole second (the test
     clock's) "...:00+00:00" sorts before "...:00.000000", and a copy due then would wait."""
-    import re
-    import sqlite3
-
     app = setup(sqlite_url, tmp_path, smtp_sink, verp=False)
     smtp_sink.rcpt_responses["anan@example.org"] = (451, "4.2.0 try later")
     app.ingest(member_mail("somchai@example.org", "x", "y"), source="test", source_ref="t1")
     assert (app.deliverer.drain().sent, smtp_sink.wait_for(1) is not None) == (1, True)
-    db = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
-    written = db.execute("SELECT sent_at, next_attempt_at FROM outbox_recipients").fetchall()
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db:
+        written = db.execute("SELECT sent_at, next_attempt_at FROM outbox_recipients").fetchall()
+        due = db.execute("SELECT next_attempt_at FROM outbox_recipients WHERE status = 'pending'").fetchone()[0]
     sqlalchemy_form = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
     values = [v for row in written for v in row if v is not None]
     assert len(values) == 3  # one sent_at, both recipients' next attempt
     assert all(sqlalchemy_form.fullmatch(v) for v in values), values
     # The deferred copy is claimed again as soon as its retry time comes, not a moment later.
-    due = db.execute("SELECT next_attempt_at FROM outbox_recipients WHERE status = 'pending'").fetchone()[0]
     del smtp_sink.rcpt_responses["anan@example.org"]
     app.clock.advance(datetime.fromisoformat(due).replace(tzinfo=UTC) - app.clock.now())
     assert app.deliverer.drain().sent == 1
@@ -185,8 +186,6 @@ def test_posts_arriving_together_share_a_delivery_round_and_a_quiet_list_is_not_
 ) -> None:
     """Under load the delivery loop waits smtp.gather_seconds after a wake-up, so posts that come in
     a run go out together (one claim, one outcome commit); the first post to a quiet list goes at once."""
-    import threading
-
     app = setup(db_url, tmp_path, smtp_sink, verp=False)
     app.settings.smtp.gather_seconds = 1.0  # long, so the run below surely fits in it
     rounds: list[int] = []  # copies sent by each round that sent any (a post: the 2 other members)
@@ -207,7 +206,7 @@ def test_posts_arriving_together_share_a_delivery_round_and_a_quiet_list_is_not_
         app.deliverer.wake.set()
         # A quiet list: the copies go without the gathering wait (well under its second, and the
         # poll interval is 1 s too, so a slower start would show).
-        assert len(smtp_sink.wait_for(1, timeout=0.8)) == 1
+        assert len(smtp_sink.wait_for(1, timeout=0.9)) == 1
         for i in range(1, 5):  # then a run of four posts, each waking the loop as ingest does
             app.ingest(member_mail("somchai@example.org", f"post {i}", "x"), source="test", source_ref=f"g{i}")
             app.deliverer.wake.set()
