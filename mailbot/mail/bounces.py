@@ -207,13 +207,8 @@ def _from(msg: Message) -> _From:
     return _From(text, name, addr.lower())
 
 
-def _from_address(msg: Message) -> tuple[str, str]:
-    sender = _from(msg)
-    return sender.name, sender.addr
-
-
-def _is_daemon_sender(msg: Message, sender: _From | None = None) -> bool:
-    text, name, addr = sender or _from(msg)
+def _is_daemon_sender(sender: _From) -> bool:
+    text, name, addr = sender
     local = addr.rpartition("@")[0] if "@" in addr else addr
     if local in _DAEMON_LOCALS or local.startswith(("mailer-daemon", "postmaster", "mailerdaemon")):
         return True
@@ -259,7 +254,7 @@ def looks_like_report(msg: Message) -> bool:
     if ctype == "multipart/report":
         return True
     sender = _from(msg)
-    if _null_return_path(msg) or _is_daemon_sender(msg, sender):
+    if _null_return_path(msg) or _is_daemon_sender(sender):
         return True
     if msg.get("x-failed-recipients") is not None or msg.get("x-mlserver") is not None:
         return True
@@ -524,7 +519,7 @@ def _list_rejection(msg: Message) -> BounceVerdict | None:
 
 def _ses_notification(msg: Message) -> BounceVerdict | None:
     """Amazon SES bounce/complaint notices delivered as JSON (SNS e-mail subscriptions)."""
-    _name, addr = _from_address(msg)
+    addr = _from(msg).addr
     if not addr.endswith(("amazonaws.com", "amazonses.com")) or msg.is_multipart():
         return None
     try:
@@ -637,7 +632,7 @@ def _analyse(msg: Message) -> BounceVerdict | None:
         listed = _list_rejection(msg)
         if listed is not None:
             return listed
-    daemon = _is_daemon_sender(msg) or _null_return_path(msg)
+    daemon = _is_daemon_sender(_from(msg)) or _null_return_path(msg)
     subject = _header(msg, "subject")
     failure_subject = bool(_FAILURE_SUBJECT_RE.search(subject))
     failure_text = bool(_FAILURE_TEXT_RE.search(text))
