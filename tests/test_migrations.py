@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Connection, Select, inspect
 
+from mailbot import deliver
 from mailbot.store.all_models import include_object, metadata
 from mailbot.store.db import make_engine, upgrade
 
@@ -22,3 +26,38 @@ def test_migrations_match_models(db_url: str) -> None:
     assert diff == [], diff
     tables = set(inspect(engine).get_table_names())
     assert {"messages", "members", "outbox", "outbox_recipients", "imap_watermarks"} <= tables
+
+
+def _plan(conn: Connection, stmt: Select[Any], generic: bool) -> str:
+    """The database's plan for a delivery statement; on PostgreSQL, with `generic`, the plan it
+    keeps for a prepared statement (bound values unknown), as psycopg prepares repeated queries."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params = compiled.construct_params({"now": datetime.now(UTC), "limit": 800})
+    if conn.dialect.name == "sqlite":
+        values = tuple(params[name] for name in compiled.positiontup or ())
+        return " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values))
+    sql, names = str(compiled), list(params)
+    for i, name in enumerate(names, 1):
+        sql = sql.replace(f"%({name})s", f"${i}")
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: is the index usable at all
+    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {'force_generic_plan' if generic else 'auto'}")
+    conn.exec_driver_sql(f"PREPARE claim_plan AS {sql}")
+    args = ", ".join(f"'{params[n].isoformat()}'" if isinstance(params[n], datetime) else str(params[n]) for n in names)
+    plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN EXECUTE claim_plan({args})"))
+    conn.exec_driver_sql("DEALLOCATE claim_plan")
+    return plan
+
+
+def test_delivery_finds_due_rows_through_the_index_of_pending_rows(db_url: str) -> None:
+    """The queue's index holds only pending rows, so it stays small however long the history of
+    sent mail grows; every statement that looks for due rows must be able to use it (on
+    PostgreSQL also in the generic plan of a prepared statement, where bound values are unknown)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    postgres = engine.dialect.name == "postgresql"
+    statements = [deliver._PEEK_VERP, deliver._CLAIM] + ([deliver._CLAIM_LOCKED] if postgres else [])
+    for generic in [False, True] if postgres else [False]:
+        with engine.begin() as conn:
+            for stmt in statements:
+                assert "ix_outbox_rcpt_pending" in _plan(conn, stmt, generic), (stmt, generic)
+    engine.dispose()
