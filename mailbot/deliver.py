@@ -48,6 +48,7 @@ from mailbot.mail.smtp import Envelope, Sender, SendResult
 from mailbot.mail.verp import verp_sender
 from mailbot.outbox import RECIPIENTS
 from mailbot.store.models import Outbox, OutboxRecipient
+from mailbot.store.sqlite_writer import begin_immediate
 
 log = logging.getLogger("mailbot.deliver")
 # SQLite: delivery rounds read per claim. Claiming costs as much as a round's sending, and only
@@ -244,13 +245,13 @@ def _sqlite_round(conn: Connection) -> Iterator[None]:
     assert driver is not None
     try:
         with _as_sqlalchemy_errors("BEGIN IMMEDIATE"):
-            driver.execute("BEGIN IMMEDIATE")  # the write lock up front, as store/db.py does
+            begin_immediate(driver)  # the write lock up front, queued as store/db.py's are
         yield
         with _as_sqlalchemy_errors("COMMIT"):
-            driver.execute("COMMIT")
+            driver.commit()
     except BaseException:
         if driver.in_transaction:
-            driver.execute("ROLLBACK")
+            driver.rollback()
         raise
 
 

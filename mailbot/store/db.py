@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.store.sqlite_writer import QueuedWriterConnection
+
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -42,8 +44,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, so concurrent writers (IMAP thread, delivery loop,
-    # scheduler) queue on busy_timeout instead of failing when a read lock cannot be upgraded.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # scheduler) queue for it (see sqlite_writer) instead of failing when a read lock cannot be upgraded.
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, QueuedWriterConnection):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    driver.wait_turn()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # through SQLAlchemy: its errors, as every statement's
+    except BaseException:
+        driver.end_turn()
+        raise
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -52,7 +63,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "factory": QueuedWriterConnection})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
