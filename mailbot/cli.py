@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -153,6 +154,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # What start-up built (modules, compiled statements, templates) lives as long as the process:
+    # frozen, the collector stops rescanning it in every full collection, each a pause of 0.1 s
+    # or more with every thread stopped, several a second on a busy list (BENCHMARKS.md, eighth pass).
+    gc.collect()
+    gc.freeze()
     try:
         app.run(stop, ready=lambda: log.info("mailbot running; Ctrl-C or SIGTERM stops it"))
     except OSError as exc:
