@@ -156,8 +156,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     # What start-up built (modules, compiled statements, templates) lives as long as the process:
     # frozen, the collector stops rescanning it in every full collection, each a pause of 0.1 s
-    # or more with every thread stopped, several a second on a busy list (BENCHMARKS.md, eighth pass).
-    gc.collect()
+    # or more with every thread stopped, several a second on a busy list (BENCHMARKS.md, eighth
+    # pass). No collection first: it would delay the first poll, and start-up's garbage is small.
     gc.freeze()
     try:
         app.run(stop, ready=lambda: log.info("mailbot running; Ctrl-C or SIGTERM stops it"))
