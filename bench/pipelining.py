@@ -124,7 +124,7 @@ def rounds_floor(
 ) -> float:
     """Envelopes/s of VERP delivery under mailbot's crash bound through the parts alone: rounds of
     connections x per_connection envelopes, each round's outcome and the next round's attempt
-    committed to SQLite (WAL, synchronous=NORMAL, one UPDATE each, the due index mailbot keeps)
+    committed to SQLite (WAL, synchronous=NORMAL, one UPDATE each, the pending-rows index mailbot keeps)
     before that round is sent by the leanest client. No mailbot code: the most any program can
     get from these parts while at most one round is ever sent but unrecorded."""
     db = sqlite3.connect(db_path, isolation_level=None)
@@ -134,7 +134,7 @@ def rounds_floor(
         "CREATE TABLE rcpt (id INTEGER PRIMARY KEY, address TEXT, status TEXT, attempts INTEGER,"
         " next_attempt_at TEXT, sent_at TEXT)"
     )
-    db.execute("CREATE INDEX rcpt_due ON rcpt (status, next_attempt_at)")
+    db.execute("CREATE INDEX rcpt_pending ON rcpt (next_attempt_at, id) WHERE status = 'pending'")  # as migration 0006
     db.executemany(
         "INSERT INTO rcpt VALUES (?, ?, 'pending', 0, '2026-01-01 00:00:00', NULL)",
         [(i, f"m{i}@example.org") for i in range(1, envelopes + 1)],

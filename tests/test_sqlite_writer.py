@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from mailbot.store.db import make_engine
-from mailbot.store.sqlite_writer import QueuedWriterConnection, _lock_for
+from mailbot.store.sqlite_writer import QueuedWriterConnection, _lock_for, begin_immediate
 
 
 @pytest.fixture
@@ -103,3 +103,25 @@ def test_writers_in_many_threads_all_get_their_turn(engine: Engine) -> None:
     assert errors == []
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT n FROM counter")) == 300
+
+
+def test_a_refused_begin_on_the_driver_gives_the_turn_back_with_no_transaction_to_end(tmp_path: Path) -> None:
+    # Delivery's rounds begin on the driver itself; when BEGIN is refused there is nothing to roll
+    # back, so the turn must be handed back by the failed BEGIN alone.
+    path = tmp_path / "bot.db"
+    sqlite3.connect(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ours = sqlite3.connect(path, timeout=0.1, isolation_level=None, factory=QueuedWriterConnection)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            begin_immediate(ours)
+        assert not ours.in_transaction
+        assert _turn_is_free(tmp_path)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    begin_immediate(ours)  # and it writes once the other process is done
+    ours.commit()
+    assert _turn_is_free(tmp_path)
+    ours.close()

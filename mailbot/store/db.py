@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.store.sqlite_writer import QueuedWriterConnection
+from mailbot.store.sqlite_writer import QueuedWriterConnection, begin_immediate
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -45,16 +45,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, so concurrent writers (IMAP thread, delivery loop,
     # scheduler) queue for it (see sqlite_writer) instead of failing when a read lock cannot be upgraded.
-    driver = conn.connection.driver_connection
-    if not isinstance(driver, QueuedWriterConnection):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        return
-    driver.wait_turn()
-    try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # through SQLAlchemy: its errors, as every statement's
-    except BaseException:
-        driver.end_turn()
-        raise
+    # Through SQLAlchemy, so a refusal raises its OperationalError, as every statement's would.
+    begin_immediate(conn.connection.driver_connection, lambda: conn.exec_driver_sql("BEGIN IMMEDIATE"))
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 # One lock per database file, shared by every engine of this process that opens it.
@@ -50,39 +51,40 @@ class QueuedWriterConnection(sqlite3.Connection):
             super().commit()
         finally:
             if not self.in_transaction:
-                self._release()
+                self.end_turn()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
-            self._release()
+            self.end_turn()
 
     def close(self) -> None:
         try:
             super().close()
         finally:
-            self._release()
+            self.end_turn()
 
     def end_turn(self) -> None:
-        """Give the turn back without COMMIT or ROLLBACK (BEGIN itself failed)."""
-        self._release()
-
-    def _release(self) -> None:
+        """Give the turn back, if held: on COMMIT, ROLLBACK or close, or when BEGIN itself failed."""
         if self._holding:
             self._holding = False
             assert self._writer is not None
             self._writer.release()
 
 
-def begin_immediate(driver: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE on a raw sqlite3 connection, queued in process when it is one of ours."""
-    if not isinstance(driver, QueuedWriterConnection):
-        driver.execute("BEGIN IMMEDIATE")
-        return
-    driver.wait_turn()
+def begin_immediate(driver: sqlite3.Connection, begin: Callable[[], object] | None = None) -> None:
+    """BEGIN IMMEDIATE on a raw sqlite3 connection, queued in process when it is one of ours.
+    `begin` runs the statement another way (SQLAlchemy's, for its errors); default: the driver's."""
+    queued = driver if isinstance(driver, QueuedWriterConnection) else None
+    if queued is not None:
+        queued.wait_turn()
     try:
-        driver.execute("BEGIN IMMEDIATE")
+        if begin is None:
+            driver.execute("BEGIN IMMEDIATE")
+        else:
+            begin()
     except BaseException:
-        driver.end_turn()
+        if queued is not None:
+            queued.end_turn()  # no transaction, so no COMMIT or ROLLBACK will give it back
         raise
