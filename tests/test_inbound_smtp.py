@@ -193,3 +193,45 @@ def test_oversize_rejected_552(start_server, ingest: Ingest) -> None:
         # The session stays usable for a normal message.
         assert c.sendmail("somchai@example.org", [LIST], MSG) == {}
     assert len(ingest.calls) == 1
+
+
+def test_envelope_addresses_read_alike_every_time_even_past_the_remembered_limit(
+    start_server, ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listener remembers how it read each MAIL FROM / RCPT TO argument (aiosmtpd's parse is
+    the listener's largest cost per post). A remembered answer must be the one a fresh parse gives:
+    a malformed address is refused every time, parameters stay with the argument they came with."""
+    import mailbot.mail.inbound_smtp as inbound
+
+    monkeypatch.setattr(inbound, "ADDRESS_CACHE_SIZE", 3)  # forget often, to cover the reset too
+    server = start_server()
+    senders = ["somchai@example.org", "malee@example.org", "somchai@example.org", "<>", "malee@example.org"]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        f = s.makefile("rb")
+
+        def say(line: str) -> bytes:
+            s.sendall(line.encode() + b"\r\n")
+            reply = f.readline()
+            while reply[3:4] == b"-":
+                reply = f.readline()
+            return reply
+
+        assert f.readline().startswith(b"220")
+        assert say("EHLO client.example.org").startswith(b"250")
+        for round_ in range(2):
+            assert say("MAIL FROM:<somchai@@example.org>").startswith(b"553"), round_
+            assert say("MAIL FROM:<somchai@example.org> SIZE=999999999").startswith(b"552"), round_
+            for sender in senders:
+                arg = sender if sender == "<>" else f"<{sender}>"
+                assert say(f"MAIL FROM:{arg}").startswith(b"250")
+                assert say("RCPT TO:<km-it@@localhost>").startswith(b"553")
+                assert say(f"RCPT TO:<{LIST}>").startswith(b"250")
+                assert say("DATA").startswith(b"354")
+                s.sendall(MSG + b".\r\n")
+                assert f.readline().startswith(b"250")
+        say("QUIT")
+    assert len(inbound._addresses) <= 3
+    paths = [call["raw"].split(b"\r\n", 1)[0] for call in ingest.calls]  # type: ignore[attr-defined]
+    want = [b"Return-Path: <>" if x == "<>" else f"Return-Path: <{x}>".encode() for x in senders]
+    assert paths == want * 2
+    assert all(call["to"] == [LIST] for call in ingest.calls)
