@@ -311,6 +311,34 @@ def test_list_copy_never_raises_on_corpus_and_keeps_single_part_bodies() -> None
     assert checked > 50 and compared > checked // 5, (checked, compared)
 
 
+
+_INVENTED_BOUNDARY = re.compile(rb"={15}\d+==|=_mailbot_[0-9a-f]{24}")
+
+
+def test_list_copy_leaves_the_members_message_as_it_was_and_copies_it_alike_every_time() -> None:
+    """The copy shares the original's body (only its headers are rewritten): writing it must not
+    change the parsed original, which later steps read, nor the next copy made from it."""
+    from mailbot.mail.compose import _flatten_compat32
+
+    checked = 0
+    for label, raw in iter_corpus_raw():
+        original = email.message_from_bytes(raw, policy=policy.compat32)
+        before = _flatten_compat32(original)
+        headers_before = list(original.items())
+        for footer in (None, "ท้ายจดหมาย"):  # without a footer the body is shared, with one it is not
+            kw = {"message_id": "<fixed@km-it.example.org>", "footer_text": footer}
+            first, second = _copy(original, **kw), _copy(original, **kw)
+            fresh = _copy(email.message_from_bytes(raw, policy=policy.compat32), **kw)
+            # A multipart with an empty boundary gets a random one from the generator, each time;
+            # so does the multipart/mixed a footer part is wrapped in.
+            first, second, fresh = (_INVENTED_BOUNDARY.sub(b"=B=", x) for x in (first, second, fresh))
+            assert first == second == fresh, label
+        assert list(original.items()) == headers_before, label
+        assert _flatten_compat32(original) == before, label
+        checked += 1
+    assert checked > 50
+
+
 # --- messages the bot writes ----------------------------------------------------------------
 
 PNG = bytes.fromhex(

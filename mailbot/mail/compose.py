@@ -5,6 +5,7 @@ messages the bot writes itself. Every header this module sets passes `safe_heade
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import re
 import secrets
@@ -188,6 +189,9 @@ def _encoded_text(value: str, header_name: str) -> str:
     return Header(value, "utf-8", header_name=header_name).encode(linesep="\r\n", maxlinelen=76)
 
 
+# Remembered: the same members' names and the community's own values are encoded for every post,
+# and RFC 2047-encoding a Thai name was the largest single cost of a list copy (measured).
+@functools.lru_cache(maxsize=4096)
 def _phrase_addr(name: str, addr: str, header_name: str) -> str:
     """`"Name" <addr>` with the display name quoted or RFC 2047-encoded as needed."""
     name, addr = safe_header_value(name), safe_header_value(addr)
@@ -197,26 +201,47 @@ def _phrase_addr(name: str, addr: str, header_name: str) -> str:
     return f"{encoded} <{addr}>"
 
 
-def _list_headers(community: CommunitySettings, *, encoded: bool) -> list[tuple[str, str]]:
+def _list_headers(community: CommunitySettings, *, encoded: bool) -> tuple[tuple[str, str], ...]:
     """RFC 2369/2919 headers; `encoded`: RFC 2047 already applied (compat32), else the
     caller's policy encodes (EmailMessage)."""
-    request = safe_header_value(community.request_address)
-    name, list_id = safe_header_value(community.display_name), safe_header_value(community.list_id)
+    return _list_headers_of(
+        community.request_address,
+        community.display_name,
+        community.list_id,
+        community.address,
+        community.owner_address,
+        community.archive_url,
+        encoded,
+    )
+
+
+@functools.lru_cache(maxsize=64)  # a community's values change only with its settings
+def _list_headers_of(
+    request_address: str,
+    display_name: str,
+    list_id: str,
+    address: str,
+    owner_address: str,
+    archive_url: str,
+    encoded: bool,
+) -> tuple[tuple[str, str], ...]:
+    request = safe_header_value(request_address)
+    name, list_id = safe_header_value(display_name), safe_header_value(list_id)
     if encoded or name.isascii():
         list_id_value = _phrase_addr(name, list_id, "List-Id")
     else:
         list_id_value = f"{name} <{list_id}>"
     headers = [
         ("List-Id", list_id_value),
-        ("List-Post", f"<mailto:{safe_header_value(community.address)}>"),
+        ("List-Post", f"<mailto:{safe_header_value(address)}>"),
         ("List-Help", f"<mailto:{request}?subject=help>"),
         ("List-Subscribe", f"<mailto:{request}?subject=subscribe>"),
         ("List-Unsubscribe", f"<mailto:{request}?subject=unsubscribe>"),
-        ("List-Owner", f"<mailto:{safe_header_value(community.owner_address)}>"),
+        ("List-Owner", f"<mailto:{safe_header_value(owner_address)}>"),
     ]
-    if community.archive_url:
-        headers.append(("List-Archive", f"<{safe_header_value(community.archive_url)}>"))
-    return headers
+    if archive_url:
+        headers.append(("List-Archive", f"<{safe_header_value(archive_url)}>"))
+    return tuple(headers)
 
 
 def _short_name(community: CommunitySettings) -> str:
@@ -295,7 +320,7 @@ def list_copy(
     original has none. DKIM-Signature is removed: the new Subject always breaks it, and a
     failing signature hurts delivery more than no signature does.
     """
-    msg = copy.deepcopy(original)
+    msg = copy.deepcopy(original) if footer_text else _with_own_headers(original)
     for name in _DROP_ON_COPY:
         del msg[name]
     _neutralise_line_breaks(msg)
@@ -337,6 +362,18 @@ def list_copy(
         if "MIME-Version" not in msg:
             msg["MIME-Version"] = "1.0"
     return _flatten_compat32(msg)
+
+
+def _with_own_headers(original: Message) -> Message:
+    """A copy with its own header list that shares the body with `original`.
+
+    Without a footer the list copy changes headers only, and deep-copying the whole MIME tree
+    cost more than writing it out. Writing changes a shared part only when a malformed multipart
+    has an empty boundary (the generator invents one); the original's bytes are kept, not rewritten.
+    """
+    msg = copy.copy(original)
+    msg._headers = list(original._headers)  # type: ignore[attr-defined]
+    return msg
 
 
 class _VerbatimGenerator(BytesGenerator):
