@@ -425,3 +425,26 @@ def test_normal_mail_skips_the_expensive_scan(monkeypatch: pytest.MonkeyPatch) -
     per_message = (time.perf_counter() - started) / len(messages)
     assert calls == []  # flufl.bounce never ran on ordinary mail
     assert per_message < 0.005  # header checks only: well under 5 ms a message
+
+
+def test_headers_without_encoded_words_read_as_the_full_decode_reads_them() -> None:
+    """Header text with no RFC 2047 word skips the decode: over every header in the corpus, the
+    text must be what decoding gives (whitespace collapsed alike), so bounce and auto-reply cues
+    match exactly as before."""
+    from email.header import decode_header, make_header
+
+    from mailbot.mail.bounces import _decode_header_value
+
+    compared = 0
+    for label, raw in iter_corpus_raw():
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        for _name, value in msg.items():
+            if not isinstance(value, str) or "=?" in value:
+                continue
+            try:
+                want = " ".join(str(make_header(decode_header(value))).split())
+            except Exception:
+                want = " ".join(value.split())
+            assert _decode_header_value(value) == want, (label, value)
+            compared += 1
+    assert compared > 10_000

@@ -75,6 +75,10 @@ _REFS = cast(Table, ThreadRef.__table__)
 _FIND_REFS = select(_REFS.c.message_id, _REFS.c.parent_id, _REFS.c.thread_id, _REFS.c.seen).where(
     _REFS.c.community_id == bindparam("community_id"), _REFS.c.message_id.in_(bindparam("ids", expanding=True))
 )
+# A new post has no ancestors: one id, asked without the expanding IN (it is rebuilt per call).
+_FIND_REF = select(_REFS.c.message_id, _REFS.c.parent_id, _REFS.c.thread_id, _REFS.c.seen).where(
+    _REFS.c.community_id == bindparam("community_id"), _REFS.c.message_id == bindparam("id")
+)
 _ADD_REF = insert(_REFS)
 _SET_REF = (
     update(_REFS)
@@ -94,7 +98,11 @@ class Ref(NamedTuple):
 def find_refs(session: Session, community_id: int, ids: Sequence[str]) -> dict[str, Ref]:
     """The thread_refs rows of these message-ids that exist, by message-id."""
     session.flush()  # thread_refs changes still pending in the session must be read, not missed
-    rows = session.connection().execute(_FIND_REFS, {"community_id": community_id, "ids": list(ids)})
+    conn = session.connection()
+    if len(ids) == 1:
+        rows = conn.execute(_FIND_REF, {"community_id": community_id, "id": ids[0]})
+    else:
+        rows = conn.execute(_FIND_REFS, {"community_id": community_id, "ids": list(ids)})
     return {mid: Ref(parent, thread, bool(seen)) for mid, parent, thread, seen in rows}
 
 

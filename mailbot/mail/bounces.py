@@ -169,6 +169,8 @@ def _decode_header_value(value: object) -> str:
             text = str(value)
         return " ".join(text.split())
     raw = str(value)
+    if "=?" not in raw:  # no encoded word: decoding would give the same text back, at a cost
+        return " ".join(raw.split())
     try:
         text = str(make_header(decode_header(raw)))
     except Exception:
