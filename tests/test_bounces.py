@@ -447,4 +447,4 @@ def test_headers_without_encoded_words_read_as_the_full_decode_reads_them() -> N
                 want = " ".join(value.split())
             assert _decode_header_value(value) == want, (label, value)
             compared += 1
-    assert compared > 10_000
+    assert compared > 1_000

@@ -62,3 +62,28 @@ def test_parse_corpus_timing() -> None:
     print(f"\ncorpus: {len(MESSAGES)} messages, {total / 1e6:.1f} MB; parse_message {ours:.2f}s "
           f"({len(MESSAGES) / ours:.0f} msg/s), bare mail-parser {theirs:.2f}s "
           f"({len(MESSAGES) / theirs:.0f} msg/s); ratio {theirs / ours:.2f}x")
+
+
+def test_addresses_and_defects_read_alike_from_memory_and_afresh() -> None:
+    """Address headers are remembered once read (the same members post again and again); a message
+    read again, with or without what was remembered, must give the same people and the same notes."""
+    from mailbot.mail import parse
+
+    def people(p: ParsedMessage) -> tuple[object, ...]:
+        return (p.from_, p.sender_email, tuple(p.to), tuple(p.cc), p.reply_to, p.defects)
+
+    def afresh(raw: bytes) -> tuple[object, ...]:
+        parse._read_addresses.cache_clear()
+        return people(parse_message(raw))
+
+    first = [afresh(raw) for _, raw in MESSAGES]
+    for _, raw in MESSAGES:
+        parse_message(raw)
+    hits = parse._read_addresses.cache_info().hits
+    remembered = [people(parse_message(raw)) for _, raw in MESSAGES]
+    assert parse._read_addresses.cache_info().hits - hits > len(MESSAGES)
+    for (label, _), fresh, again in zip(MESSAGES, first, remembered, strict=True):
+        assert fresh == again, label
+    # What the address parser noticed (an invalid angle address, say) is remembered with it.
+    noticed = [again for again in remembered if any(str(d).startswith("address ") for d in again[-1])]  # type: ignore[attr-defined]
+    assert noticed

@@ -152,3 +152,21 @@ def test_corpus_reply_bodies(path: Path) -> None:
     has_unquoted = any(ln.strip() and not ln.lstrip().startswith(">") for ln in text.splitlines())
     if has_unquoted:
         assert reply.new.strip(), "mail with unquoted content must keep a new part"
+
+
+def test_lines_that_cannot_be_attributions_are_skipped_without_changing_any_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shortcut that skips the attribution patterns for most lines must never change where a
+    reply is split: over every message of the corpus, the split is the one the patterns give."""
+    from mailbot.mail import quotes
+    from mailbot.mail.parse import parse_message
+    from tests.corpus_files import iter_corpus_raw
+
+    texts = [parse_message(raw).text for _, raw in iter_corpus_raw()]
+    texts += [p.read_bytes().decode("utf-8", "replace") for p in reply_bodies()]
+    fast = [quotes.split_reply(t) for t in texts]
+    monkeypatch.setattr(quotes, "_may_be_attribution", lambda first, max_lines: True)
+    slow = [quotes.split_reply(t) for t in texts]
+    assert fast == slow
+    assert sum(1 for r in slow if r.quoted) > 20  # the corpus has quoted replies to split

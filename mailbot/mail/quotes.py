@@ -54,6 +54,8 @@ def _is_attribution(lines: list[str], i: int) -> int:
     joined = first
     # Only a line that starts like an attribution may continue on the next lines (Gmail wraps).
     max_lines = 3 if _ATTRIBUTION_START.match(first) else 1
+    if not _may_be_attribution(first, max_lines):
+        return 0
     for n in range(1, max_lines + 1):
         if n > 1:
             if i + n - 1 >= len(lines):
@@ -68,6 +70,13 @@ def _is_attribution(lines: list[str], i: int) -> int:
                 return n if _quote_follows(lines, i + n) else 0
             return n
     return 0
+
+
+def _may_be_attribution(first: str, max_lines: int) -> bool:
+    """False when no attribution pattern can match: a one-line attribution always ends in a colon
+    (only the Thai "เมื่อ..." one may omit it, and it may run over three lines). Most lines of a
+    message stop here instead of trying four patterns."""
+    return max_lines > 1 or first.endswith(":")
 
 
 def _quote_follows(lines: list[str], j: int) -> bool:
