@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.store.sqlite_writer import QueuedWriterConnection, begin_immediate
+from mailbot.store.wal_checkpoint import autocheckpoint_pages
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -39,6 +40,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    pages = autocheckpoint_pages(getattr(dbapi_conn, "path", ""))
+    if pages is not None:  # a thread copies the log back (wal_checkpoint): commits only past this
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
     cur.close()
 
 

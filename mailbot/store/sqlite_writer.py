@@ -34,7 +34,8 @@ class QueuedWriterConnection(sqlite3.Connection):
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        self._writer = _lock_for(os.fsdecode(database))
+        self.path = os.fsdecode(database)
+        self._writer = _lock_for(self.path)
         self._holding = False
         # How long to queue in process before leaving it to SQLite (its busy timeout decides then).
         self._wait = float(kwargs.get("timeout", 5.0))
