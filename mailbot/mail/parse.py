@@ -198,6 +198,9 @@ def _ids(value: str | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
+_REMEMBERED_ADDRESS_LEN = 1000
+
+
 def _addresses(value: str | None, notes: list[str], where: str) -> tuple[Address, ...]:
     if not value or not value.strip():
         return ()
@@ -206,9 +209,6 @@ def _addresses(value: str | None, notes: list[str], where: str) -> tuple[Address
     found, found_notes = _read_addresses(value, where)
     notes.extend(found_notes)
     return found
-
-
-_REMEMBERED_ADDRESS_LEN = 1000
 
 
 # Remembered: the same From and To values (a member, the list) come on post after post, and

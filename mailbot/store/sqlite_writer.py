@@ -20,10 +20,18 @@ _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
+def shared_file(database: str | None) -> str | None:
+    """The real path of a database file this process's connections share, else None: a private
+    (in-memory) or URI-named database has nothing shared to queue on or to look after."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.realpath(database)
+
+
 def _lock_for(database: str) -> threading.Lock | None:
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None  # private or URI-named databases: nothing shared to queue on (SQLite still guards)
-    key = os.path.realpath(database)
+    key = shared_file(database)
+    if key is None:
+        return None  # SQLite still guards its own locking
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.Lock())
 

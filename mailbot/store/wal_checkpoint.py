@@ -4,17 +4,18 @@ Left to SQLite, the commit that takes the log past 1,000 pages copies it back it
 about one post in 35 waited 3-9 ms for that before its SMTP reply (measured). Here a thread copies the
 log every 50 ms while it grows (SQLite does it with the GIL released, beside the writers). Commits still
 checkpoint past 10,000 pages: short by then, as the pages are already copied, and it lets the log start
-over, which a checkpoint running beside busy writers cannot do (new pages always arrive while it copies).
+over, which a checkpoint running beside busy writers seldom can (new pages arrive while it copies).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 
 from sqlalchemy import Engine
+
+from mailbot.store.sqlite_writer import shared_file
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +33,20 @@ _GUARD = threading.Lock()
 
 def autocheckpoint_pages(database: str) -> int | None:
     """The `PRAGMA wal_autocheckpoint` a new connection to `database` sets (None: SQLite's own)."""
-    if not database or database == ":memory:" or database.startswith("file:"):
+    key = shared_file(database)
+    if key is None:
         return None
     with _GUARD:
-        background = os.path.realpath(database) in _BACKGROUND
+        background = key in _BACKGROUND
     return FALLBACK_AUTOCHECKPOINT_PAGES if background else None
 
 
 def sqlite_file(engine: Engine) -> str | None:
     """The database file of a SQLite engine, else None (PostgreSQL, or a private in-memory database)."""
     url = engine.url
-    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+    if not url.drivername.startswith("sqlite") or shared_file(url.database) is None:
         return None
-    return None if url.database.startswith("file:") else url.database
+    return url.database
 
 
 class WalCheckpointer:
@@ -59,27 +61,31 @@ class WalCheckpointer:
         self.database = database
         self.busy_interval = busy_interval
         self.idle_interval = idle_interval
-        self._key = os.path.realpath(database)
+        key = shared_file(database)
+        if key is None:
+            raise ValueError(f"not a database file connections share: {database!r}")
+        self._key = key
 
     def run(self, stop: threading.Event) -> None:
         conn = sqlite3.connect(self.database, timeout=1.0, isolation_level=None, check_same_thread=False)
-        failures = 0
+        failing = False
         seen: tuple[int, int] | None = None
         wait = self.busy_interval
         try:
             while not stop.wait(wait):
                 try:
                     _busy, log_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    failures = 0
+                    failing = False
                     # The log changed since the last look: something is being written, look again soon.
                     wait = self.busy_interval if (log_frames, copied) != seen else self.idle_interval
                     seen = (log_frames, copied)
                 except sqlite3.Error as exc:
                     wait = self.idle_interval
-                    # Commits still copy past the fallback size, so nothing is at risk; say so once.
-                    failures += 1
-                    if failures == 1:
+                    # Commits still copy past the fallback size, so nothing is at risk: say so once
+                    # for each run of failures, not every second.
+                    if not failing:
                         log.warning("WAL checkpoint failed (commits will do it themselves): %s", exc)
+                    failing = True
         finally:
             conn.close()
             with _GUARD:
