@@ -7,7 +7,6 @@ Run as `python -m bench.peer_floor SINK_PORT DB_PATH MEMBERS`; prints the port i
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import threading
 from typing import Any
@@ -18,6 +17,7 @@ from aiosmtpd.smtp import SMTP
 
 from bench.pipelining import PipeliningClient, wire
 from bench.servers import free_port
+from mailbot.store.sqlite_driver import dbapi as sqlite3
 
 
 class _Lenient(SMTP):

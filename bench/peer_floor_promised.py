@@ -28,6 +28,7 @@ from bench.pipelining import PipeliningClient, wire
 from mailbot.knowledge.models import ThreadRef
 from mailbot.store.db import upgrade
 from mailbot.store.models import Community, Member, Message, Outbox, OutboxRecipient
+from mailbot.store.sqlite_driver import dbapi as sqlite_dbapi
 
 MESSAGES, OUTBOX, RCPTS, MEMBERS, REFS = (
     cast(Table, m.__table__) for m in (Message, Outbox, OutboxRecipient, Member, ThreadRef)
@@ -67,7 +68,7 @@ ROUND = 8  # posts sent per outcome commit in the overlapped variant: mailbot's 
 def main(argv: list[str]) -> None:
     sink_port, db_path, members = int(argv[0]), argv[1], int(argv[2])
     overlap = argv[3:] == ["overlap"]
-    engine = create_engine(f"sqlite:///{db_path}")
+    engine = create_engine(f"sqlite:///{db_path}", module=sqlite_dbapi)  # the library mailbot uses
     upgrade(engine)
 
     @event.listens_for(engine, "connect")

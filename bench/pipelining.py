@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import select
 import socket
-import sqlite3
 import time
+
+from mailbot.store.sqlite_driver import dbapi as sqlite3
 
 
 def wire(raw: bytes) -> bytes:

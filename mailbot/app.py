@@ -34,6 +34,7 @@ from mailbot.pipeline import Pipeline
 from mailbot.render import Renderer
 from mailbot.store.db import make_engine, make_session_factory, transaction, upgrade
 from mailbot.store.queries import DbWatermarks, sync_communities
+from mailbot.store.sqlite_driver import describe
 from mailbot.store.wal_checkpoint import start_checkpointer
 
 log = logging.getLogger("mailbot")
@@ -147,6 +148,8 @@ class App:
         """Run until `stop` is set: IMAP IDLE loops, the SMTP listener, delivery and the scheduler."""
         self.prepare()
         threads: list[threading.Thread] = []
+        if self.engine.dialect.name == "sqlite":
+            log.info("database: %s", describe())
         checkpoints = start_checkpointer(self.engine, stop)  # before any writer thread starts
         if checkpoints is not None:
             threads.append(checkpoints)

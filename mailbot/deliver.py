@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -48,6 +47,7 @@ from mailbot.mail.smtp import Envelope, Sender, SendResult
 from mailbot.mail.verp import verp_sender
 from mailbot.outbox import RECIPIENTS
 from mailbot.store.models import Outbox, OutboxRecipient
+from mailbot.store.sqlite_driver import dbapi
 from mailbot.store.sqlite_writer import begin_immediate
 
 log = logging.getLogger("mailbot.deliver")
@@ -193,7 +193,7 @@ def _as_sqlalchemy_errors(what: str) -> Iterator[None]:
     SQLAlchemy's OperationalError (a full disk, a lock), whichever way the statement went."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
+    except dbapi.OperationalError as exc:
         raise OperationalError(what, None, exc) from exc
 
 

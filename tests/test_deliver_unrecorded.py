@@ -3,7 +3,6 @@ the delivery loop never sends a message again just because the database said no 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from mailbot.mail.smtp import Envelope, SendResult, SmtpSender
 from mailbot.store.db import make_engine
 from mailbot.store.models import OutboxRecipient
+from mailbot.store.sqlite_driver import dbapi as sqlite3
 from tests.helpers import add_members, make_app, member_mail, settings_for
 
 

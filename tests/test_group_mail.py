@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import sqlite3
 import threading
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from mailbot.store.models import Message, OutboxRecipient
+from mailbot.store.sqlite_driver import dbapi as sqlite3
 from tests.helpers import add_members, make_app, member_mail, settings_for
 
 MEMBERS = (

@@ -147,3 +147,47 @@ def test_beginning_of_a_word_is_tried_when_nothing_matches_exactly(db_url: str, 
     assert _numbers(app, "ปริ้น") == [1]  # only the beginning of ปริ้นเตอร์
     assert _numbers(app, "ปริ้นเตอร์") == [1]
     assert _numbers(app, "สแกนเนอร์") == []
+
+
+def test_sqlite_candidate_shortcut_ranks_exactly_as_joining_every_match(sqlite_url: str, tmp_path: Path) -> None:
+    """SQLite scores matches alone and joins only the best 100 to kb_docs; whatever the filters,
+    limits and ties, the rows must be those of joining and filtering every match first."""
+    import random
+
+    from mailbot.config import CommunitySettings
+    from mailbot.knowledge.search import _ranked, _ranked_sqlite_full, _ranked_sqlite_top
+
+    communities = [
+        CommunitySettings(slug="km-it", address="km-it@example.org", subject_prefix="[KM-IT]"),
+        CommunitySettings(slug="km-net", address="km-net@example.org", subject_prefix="[KM-NET]"),
+    ]
+    app = make_app(settings_for(sqlite_url, tmp_path, communities=communities))
+    words = ["printer", "wifi", "vpn", "driver", "ไวไฟ", "หลุด", "รหัสผ่าน", "ปริ้นเตอร์"]
+    rng = random.Random(6)
+    with transaction(app.sessions) as s:
+        cid, other = community_row(s, "km-it").id, community_row(s, "km-net").id
+        for ref in range(1, 601):
+            # Few words per field and repeated texts: many equal scores, so ties must break alike.
+            fields = [" ".join(rng.choices(words, k=rng.randint(1, 3))) for _ in range(3)]
+            if ref % 5 == 0 or ref % 13 == 0:  # open threads lead on "setup": few solved in the best 100
+                fields[0 if ref % 5 == 0 else 2] += " setup"
+            s.add(KbDoc(
+                community_id=cid if ref % 7 else other, kind="entry" if ref % 5 else "thread", ref_id=ref,
+                solved=ref % 5 != 0 and ref % 3 != 0, visible=ref % 11 != 0,
+                title_seg=segment(fields[0]), answer_seg=segment(fields[1]), body_seg=segment(fields[2]),
+            ))  # fmt: skip
+        for ref in range(601, 751):  # 150 equal scores across the cut at 100: the newest must win
+            s.add(KbDoc(community_id=cid, kind="entry", ref_id=ref, solved=True, visible=True,
+                        title_seg="backup", answer_seg="", body_seg=""))  # fmt: skip
+    paths = {"shortcut": 0, "full": 0}
+    with app.sessions() as s:
+        for query in (["printer"], ["wifi", "vpn"], ["ไวไฟ", "หลุด"], ["ปริ้นเตอร์", "driver"], ["รหัสผ่าน"], ["setup"], ["setup", "wifi"], ["backup"]):
+            for any_term in (False, True):
+                for limit in (1, 10, 40):
+                    for entries_only in (False, True):
+                        for hidden in (False, True):
+                            args = (s, cid, query, any_term, limit, entries_only, hidden)
+                            expected = _ranked_sqlite_full(*args)
+                            assert _ranked(*args) == expected, args[2:]
+                            paths["full" if _ranked_sqlite_top(*args) is None else "shortcut"] += 1
+    assert paths["shortcut"] and paths["full"], paths  # both ways were taken and both agreed

@@ -3,7 +3,6 @@ gives the turn back, so no thread is ever left waiting on a writer that has fini
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from mailbot.store.db import make_engine
+from mailbot.store.sqlite_driver import dbapi as sqlite3
 from mailbot.store.sqlite_writer import QueuedWriterConnection, _lock_for, begin_immediate
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from bench.report import Row
 from bench.servers import REPO, free_port
 from mailbot.store.db import make_engine
 from mailbot.store.models import OutboxRecipient
+from mailbot.store.sqlite_driver import dbapi as sqlite3
 
 
 def cpu_seconds(pid: int) -> float:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.store.sqlite_driver import dbapi
 from mailbot.store.sqlite_writer import QueuedWriterConnection, begin_immediate
 from mailbot.store.wal_checkpoint import autocheckpoint_pages
 
@@ -59,7 +60,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "factory": QueuedWriterConnection})
+        # module=: the one sqlite3 module of the process (sqlite_driver), not whichever SQLAlchemy imports.
+        engine = create_engine(
+            url, echo=echo, module=dbapi, connect_args={"timeout": 30, "factory": QueuedWriterConnection}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

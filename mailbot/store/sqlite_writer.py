@@ -10,10 +10,11 @@ process on the same file (a second bot, the CLI) still queues on SQLite's busy t
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from mailbot.store.sqlite_driver import dbapi
 
 # One lock per database file, shared by every engine of this process that opens it.
 _LOCKS: dict[str, threading.Lock] = {}
@@ -36,9 +37,9 @@ def _lock_for(database: str) -> threading.Lock | None:
         return _LOCKS.setdefault(key, threading.Lock())
 
 
-class QueuedWriterConnection(sqlite3.Connection):
+class QueuedWriterConnection(dbapi.Connection):
     """A sqlite3 connection whose BEGIN IMMEDIATE first takes the file's in-process lock, and whose
-    COMMIT, ROLLBACK or close gives it back. Pass as `factory=` to sqlite3.connect."""
+    COMMIT, ROLLBACK or close gives it back. Pass as `factory=` to `dbapi.connect` (sqlite_driver)."""
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
@@ -82,7 +83,7 @@ class QueuedWriterConnection(sqlite3.Connection):
             self._writer.release()
 
 
-def begin_immediate(driver: sqlite3.Connection, begin: Callable[[], object] | None = None) -> None:
+def begin_immediate(driver: dbapi.Connection, begin: Callable[[], object] | None = None) -> None:
     """BEGIN IMMEDIATE on a raw sqlite3 connection, queued in process when it is one of ours.
     `begin` runs the statement another way (SQLAlchemy's, for its errors); default: the driver's."""
     queued = driver if isinstance(driver, QueuedWriterConnection) else None

@@ -10,11 +10,11 @@ over, which a checkpoint running beside busy writers seldom can (new pages arriv
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 
 from sqlalchemy import Engine
 
+from mailbot.store.sqlite_driver import dbapi
 from mailbot.store.sqlite_writer import shared_file
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class WalCheckpointer:
         self._key = key
 
     def run(self, stop: threading.Event) -> None:
-        conn = sqlite3.connect(self.database, timeout=1.0, isolation_level=None, check_same_thread=False)
+        conn = dbapi.connect(self.database, timeout=1.0, isolation_level=None, check_same_thread=False)
         failing = False
         seen: tuple[int, int] | None = None
         wait = self.busy_interval
@@ -79,7 +79,7 @@ class WalCheckpointer:
                     # The log changed since the last look: something is being written, look again soon.
                     wait = self.busy_interval if (log_frames, copied) != seen else self.idle_interval
                     seen = (log_frames, copied)
-                except sqlite3.Error as exc:
+                except dbapi.Error as exc:
                     wait = self.idle_interval
                     # Commits still copy past the fallback size, so nothing is at risk: say so once
                     # for each run of failures, not every second.

@@ -4,7 +4,6 @@ cluster this test owns); two bot processes on one PostgreSQL database at once.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from mailbot.config import ImapSettings
+from mailbot.store.sqlite_driver import dbapi as sqlite3
 from tests.helpers import add_members
 from tests.reliability.harness import (
     MEMBERS,
