@@ -18,6 +18,7 @@ from pathlib import Path
 from bench.context import Bench
 from bench.report import table
 from bench.servers import REPO, Servers
+from mailbot.store.sqlite_driver import describe
 
 # Stable case names, in the order they run (limits first: every other case is shown against them).
 CASES = ("limits", "ingest", "fanout", "latency", "search", "summary", "startup", "peer")
@@ -47,6 +48,7 @@ def machine() -> dict[str, object]:
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
+        "sqlite": describe(),  # which SQLite library every SQLite figure ran on
         "commit": commit + ("+uncommitted" if dirty else ""),
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         # Other work on the machine skews every figure: the load before the run says how much.
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     path = bench.report.save(Path(args.results))
     m = bench.report.machine
     print()
-    print(f"{m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, commit {m['commit']}")
+    print(f"{m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, {m['sqlite']}, commit {m['commit']}")
     print(f"load average at start {m['loadavg_at_start']}, at end {m['loadavg_at_end']}")
     print(table(bench.report))
     print(f"\nresults: {path} ({m['total_seconds']} s)")
