@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from mailbot.knowledge.models import KbDoc, KbEntry, Thread
@@ -21,6 +21,14 @@ _BM25 = "bm25(kb_fts, 10.0, 4.0, 1.0)"
 _PG_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"
 # SQLite: matches scored by FTS5 alone before any is joined to kb_docs (see _ranked_sqlite_top).
 _CANDIDATES = 100
+# bm25 as FTS5 gives it (lower is better), negated only in Python: sorting on -bm25 in SQL cost about
+# 0.2 ms more per query at 100,000 entries. Named bm, as FTS5 has a hidden column `rank`. The LIMIT
+# inside keeps SQLite from joining before it has cut (a subquery with LIMIT is never flattened).
+_SQLITE_CANDIDATES = text(
+    f"SELECT c.rowid, c.bm, d.kind, d.ref_id, d.solved, d.community_id, d.visible FROM "
+    f"(SELECT rowid, {_BM25} AS bm FROM kb_fts WHERE kb_fts MATCH :q ORDER BY bm, rowid DESC LIMIT :k) AS c "
+    "LEFT JOIN kb_docs d ON d.id = c.rowid"  # LEFT: every candidate counts, as the cut is judged on them
+)
 _EN_STOP = frozenset(
     ["a", "an", "the", "to", "of", "is", "are", "was", "be", "in", "on", "at", "for", "with", "and", "or", "my", "me", "i", "we", "you", "it", "this", "that", "how", "what", "why", "when", "where", "do", "does", "can", "could", "please"]
 )
@@ -184,30 +192,19 @@ def _ranked_sqlite_top(
     """
     k = max(_CANDIDATES, 4 * limit)
     params: dict[str, object] = {"q": _match_sqlite(terms, any_term, prefix), "k": k}
-    # bm25 as FTS5 gives it (lower is better), negated only in Python: sorting on -bm25 in SQL cost
-    # about 0.2 ms more per query at 100,000 entries. Named bm, as FTS5 has a hidden column `rank`.
-    cands = session.execute(
-        text(
-            f"SELECT rowid, {_BM25} AS bm FROM kb_fts WHERE kb_fts MATCH :q "
-            "ORDER BY bm, rowid DESC LIMIT :k"
-        ),
-        params,
-    ).all()
+    # One fixed statement on the connection: the best k by FTS5 alone, then only those joined to
+    # kb_docs; the filters are applied below, in Python, so the statement never changes.
+    cands = session.connection().execute(_SQLITE_CANDIDATES, params).all()
     if not cands:
         return []
-    scores = {int(rowid): -float(bm) for rowid, bm in cands}
-    where_visible = "" if include_hidden else " AND visible = 1"
-    where_kind = " AND kind = 'entry'" if entries_only else ""
-    ids = ", ".join(str(i) for i in scores)  # integers from the database, not user input
-    docs = session.execute(
-        text(
-            f"SELECT id, kind, ref_id, solved FROM kb_docs WHERE id IN ({ids}) "
-            f"AND community_id = :c{where_visible}{where_kind}"
-        ),
-        {"c": community_id},
-    ).all()
     rows = sorted(
-        ((bool(solved), scores[int(i)], int(i), str(kind), int(ref)) for i, kind, ref, solved in docs),
+        (
+            (bool(solved), -float(bm), int(doc_id), str(kind), int(ref))
+            for doc_id, bm, kind, ref, solved, community, visible in cands
+            if community == community_id
+            and (include_hidden or visible)
+            and (kind == "entry" or not entries_only)
+        ),
         reverse=True,
     )
     complete = len(cands) < k  # every match was a candidate: the answer is exact as it stands
@@ -244,24 +241,21 @@ def search(
     return _hits(session, rows)
 
 
+# The columns a hit shows, built once: no ORM objects, no statement built per search.
+_ENTRY_HITS = select(
+    KbEntry.id, KbEntry.number, KbEntry.title, KbEntry.answer, KbEntry.topic, KbEntry.status
+).where(KbEntry.id.in_(bindparam("ids", expanding=True)))
+_THREAD_HITS = select(
+    Thread.id, Thread.number, Thread.subject, Thread.question_text, Thread.topic
+).where(Thread.id.in_(bindparam("ids", expanding=True)))
+
+
 def _hits(session: Session, rows: list[tuple[str, int, bool, float]]) -> list[Hit]:
     entry_ids = [r for k, r, _, _ in rows if k == "entry"]
     thread_ids = [r for k, r, _, _ in rows if k == "thread"]
-    # The columns a hit shows, not whole ORM objects: a third of the time for the ten rows.
-    entries = {
-        r.id: r
-        for r in session.execute(
-            select(KbEntry.id, KbEntry.number, KbEntry.title, KbEntry.answer, KbEntry.topic, KbEntry.status)
-            .where(KbEntry.id.in_(entry_ids))
-        )
-    } if entry_ids else {}  # fmt: skip
-    threads = {
-        r.id: r
-        for r in session.execute(
-            select(Thread.id, Thread.number, Thread.subject, Thread.question_text, Thread.topic)
-            .where(Thread.id.in_(thread_ids))
-        )
-    } if thread_ids else {}  # fmt: skip
+    conn = session.connection()
+    entries = {r.id: r for r in conn.execute(_ENTRY_HITS, {"ids": entry_ids})} if entry_ids else {}
+    threads = {r.id: r for r in conn.execute(_THREAD_HITS, {"ids": thread_ids})} if thread_ids else {}
     out: list[Hit] = []
     for kind, ref, solved, score in rows:
         if kind == "entry" and ref in entries:
