@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING or os.environ.get("MAILBOT_SQLITE", "").strip().lower() == "stdlib":  # one API either way; type-check against the standard library's
+_PINNED_TO_STDLIB = os.environ.get("MAILBOT_SQLITE", "").strip().lower() == "stdlib"
+
+if TYPE_CHECKING or _PINNED_TO_STDLIB:  # one API either way: type-checked against the standard library's
     import sqlite3 as dbapi
 else:
     try:
