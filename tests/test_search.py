@@ -155,7 +155,7 @@ def test_sqlite_candidate_shortcut_ranks_exactly_as_joining_every_match(sqlite_u
     import random
 
     from mailbot.config import CommunitySettings
-    from mailbot.knowledge.search import _ranked, _ranked_sqlite_full, _ranked_sqlite_top
+    from mailbot.knowledge.search import _ranked, _ranked_every_match, _ranked_sqlite_top
 
     communities = [
         CommunitySettings(slug="km-it", address="km-it@example.org", subject_prefix="[KM-IT]"),
@@ -187,7 +187,7 @@ def test_sqlite_candidate_shortcut_ranks_exactly_as_joining_every_match(sqlite_u
                     for entries_only in (False, True):
                         for hidden in (False, True):
                             args = (s, cid, query, any_term, limit, entries_only, hidden)
-                            expected = _ranked_sqlite_full(*args)
+                            expected = _ranked_every_match(*args)
                             assert _ranked(*args) == expected, args[2:]
                             paths["full" if _ranked_sqlite_top(*args) is None else "shortcut"] += 1
     assert paths["shortcut"] and paths["full"], paths  # both ways were taken and both agreed

@@ -121,6 +121,27 @@ def _match_pg(terms: list[str], any_term: bool, prefix: bool = False) -> str:
     return (" | " if any_term else " & ").join(f"'{t}'{suffix}" for t in terms)
 
 
+# Ranking every match, per dialect: (score, where the matches come from, order of the score, the
+# MATCH / tsquery text, the sign that turns the score into "higher is better").
+_EVERY_MATCH = {
+    "postgresql": (
+        f"ts_rank({_PG_WEIGHTS}, d.tsv, q)",
+        "kb_docs d, to_tsquery('simple', :q) q WHERE d.tsv @@ q",
+        "score DESC",
+        _match_pg,
+        1.0,
+    ),
+    # bm25 as FTS5 gives it, lower is better: sorted ascending, negated in Python.
+    "sqlite": (
+        _BM25,
+        "kb_fts JOIN kb_docs d ON d.id = kb_fts.rowid WHERE kb_fts MATCH :q",
+        "score",
+        _match_sqlite,
+        -1.0,
+    ),
+}
+
+
 def _ranked(
     session: Session,
     community_id: int,
@@ -134,21 +155,12 @@ def _ranked(
     args = (session, community_id, terms, any_term, limit, entries_only, include_hidden, prefix)
     if session.get_bind().dialect.name != "postgresql":
         quick = _ranked_sqlite_top(*args)
-        return quick if quick is not None else _ranked_sqlite_full(*args)
-    where_visible = "" if include_hidden else " AND d.visible"
-    where_kind = " AND d.kind = 'entry'" if entries_only else ""
-    sql = (
-        f"SELECT d.kind, d.ref_id, d.solved, ts_rank({_PG_WEIGHTS}, d.tsv, q) AS score "
-        "FROM kb_docs d, to_tsquery('simple', :q) q "
-        f"WHERE d.tsv @@ q AND d.community_id = :c{where_visible}{where_kind} "
-        "ORDER BY d.solved DESC, score DESC, d.id DESC LIMIT :n"
-    )
-    params = {"q": _match_pg(terms, any_term, prefix), "c": community_id, "n": limit}
-    rows = session.execute(text(sql), params).all()
-    return [(str(k), int(r), bool(s), float(sc)) for k, r, s, sc in rows]
+        if quick is not None:
+            return quick
+    return _ranked_every_match(*args)
 
 
-def _ranked_sqlite_full(
+def _ranked_every_match(
     session: Session,
     community_id: int,
     terms: list[str],
@@ -158,18 +170,20 @@ def _ranked_sqlite_full(
     include_hidden: bool,
     prefix: bool = False,
 ) -> list[tuple[str, int, bool, float]]:
-    """Every match joined to kb_docs, filtered, then ranked: the reference _ranked_sqlite_top must equal."""
-    where_visible = "" if include_hidden else " AND d.visible = 1"
+    """Every match joined to kb_docs, filtered, then ranked: PostgreSQL's query, and on SQLite the
+    reference that _ranked_sqlite_top must equal (and its fallback)."""
+    dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    score, matches, order, match, sign = _EVERY_MATCH[dialect]
+    where_visible = "" if include_hidden else " AND d.visible"
     where_kind = " AND d.kind = 'entry'" if entries_only else ""
     sql = (
-        f"SELECT d.kind, d.ref_id, d.solved, {_BM25} AS bm "
-        "FROM kb_fts JOIN kb_docs d ON d.id = kb_fts.rowid "
-        f"WHERE kb_fts MATCH :q AND d.community_id = :c{where_visible}{where_kind} "
-        "ORDER BY d.solved DESC, bm, d.id DESC LIMIT :n"
+        f"SELECT d.kind, d.ref_id, d.solved, {score} AS score FROM {matches} "
+        f"AND d.community_id = :c{where_visible}{where_kind} "
+        f"ORDER BY d.solved DESC, {order}, d.id DESC LIMIT :n"
     )
-    params = {"q": _match_sqlite(terms, any_term, prefix), "c": community_id, "n": limit}
+    params = {"q": match(terms, any_term, prefix), "c": community_id, "n": limit}
     rows = session.execute(text(sql), params).all()
-    return [(str(k), int(r), bool(s), -float(bm)) for k, r, s, bm in rows]
+    return [(str(k), int(r), bool(s), sign * float(sc)) for k, r, s, sc in rows]
 
 
 def _ranked_sqlite_top(
@@ -182,7 +196,7 @@ def _ranked_sqlite_top(
     include_hidden: bool,
     prefix: bool = False,
 ) -> list[tuple[str, int, bool, float]] | None:
-    """The same rows as the full SQLite query, without joining every match to kb_docs; None when
+    """The rows of _ranked_every_match on SQLite without joining every match to kb_docs; None when
     that cannot be shown exact (then the caller runs the full query).
 
     FTS5 scores all matches alone (no join) and keeps the best `_CANDIDATES` by (score, id); only
