@@ -422,6 +422,21 @@ def test_hostile_input_gets_a_verdict(raw: bytes) -> None:
     assert classify_bounce(parse(raw)).kind in ("bounce", "auto-reply", "none")
 
 
+class _UnreadableHeaders(Message):
+    """A message whose header list cannot be read: the worst a hostile parse could leave."""
+
+    def __iter__(self) -> Iterator[str]:
+        raise ValueError("header list unreadable")
+
+    def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
+        raise ValueError("header list unreadable")
+
+
+def test_a_message_whose_headers_cannot_be_read_gets_the_plain_verdict_not_an_exception() -> None:
+    assert classify_bounce(_UnreadableHeaders()) == BounceVerdict("none")
+    assert is_auto_reply(_UnreadableHeaders()) is None
+
+
 def test_normal_mail_skips_the_expensive_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Message] = []
 

@@ -742,8 +742,9 @@ def classify_bounce(msg: Message) -> BounceVerdict:
 
     Never raises: anything unexpected in a hostile message yields the cheap header verdict.
     """
-    names = _names(msg)
+    names: frozenset[str] | None = None
     try:
+        names = _names(msg)
         if looks_like_report(msg, names):
             verdict = _analyse(msg)
             if verdict is not None:
