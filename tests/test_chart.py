@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -115,3 +117,27 @@ def test_falls_back_to_installed_tlwg_font(monkeypatch: pytest.MonkeyPatch, tmp_
         assert not [m for m in messages if "missing from font" in m], messages
     finally:
         chart.thai_font_path.cache_clear()
+
+
+def test_starting_mailbot_leaves_matplotlib_unloaded_until_a_chart_is_drawn(tmp_path: Path) -> None:
+    # In a fresh interpreter (this one has matplotlib loaded): what `mailbot run` does before it
+    # serves (import the CLI and the app, validate the data files, migrate, sync), then one chart.
+    code = f"""
+import sys
+from mailbot.app import App
+from mailbot.cli import main
+from mailbot.config import Settings, validate
+s = Settings()
+s.database.url = "sqlite:///{tmp_path}/mailbot.sqlite"
+s.paths.data_dir = "{tmp_path}"
+validate(s)
+App(s).prepare()
+before = "matplotlib" in sys.modules
+from mailbot.jobs.chart import trend_chart_png
+png = trend_chart_png(["2026-W47"], {{"posts": [3]}}, title="KM", lang="en")
+print(before, "matplotlib" in sys.modules, png.startswith(b"\\x89PNG"))
+"""
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "True", "True"]

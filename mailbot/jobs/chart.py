@@ -14,10 +14,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties, fontManager
-from matplotlib.ticker import MaxNLocator
+# matplotlib (and numpy under it) is imported when the first chart is drawn, inside the functions
+# below: importing it took 0.4-0.7 s of every `mailbot run` start-up, for a chart drawn once a week.
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +38,8 @@ def thai_font_path() -> str | None:
     """Path of a TrueType font with Thai glyphs: the bundled Loma, else an installed TLWG font."""
     if BUNDLED_FONT.is_file():
         return str(BUNDLED_FONT)
+    from matplotlib.font_manager import fontManager
+
     regular = {
         f.name: f.fname
         for f in fontManager.ttflist
@@ -68,6 +68,11 @@ def trend_chart_png(
 
     `font_path` overrides the Thai font (tests use it to prove missing glyphs are detected).
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import MaxNLocator
+
     for name, values in series.items():
         if len(values) != len(weeks):
             raise ValueError(f"series {name!r} has {len(values)} values for {len(weeks)} weeks")
