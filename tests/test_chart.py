@@ -15,6 +15,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from mailbot.jobs.chart import COLORS, HEIGHT_PX, WIDTH_PX, thai_font_path, trend_chart_png
+from tests.corpus_files import REPO_ROOT
 
 WEEKS = [f"2026-W{w}" for w in range(40, 48)]
 SERIES = {
@@ -124,8 +125,8 @@ def test_starting_mailbot_leaves_matplotlib_unloaded_until_a_chart_is_drawn(tmp_
     # serves (import the CLI and the app, validate the data files, migrate, sync), then one chart.
     code = f"""
 import sys
+import mailbot.cli  # what `mailbot run` imports first
 from mailbot.app import App
-from mailbot.cli import main
 from mailbot.config import Settings, validate
 s = Settings()
 s.database.url = "sqlite:///{tmp_path}/mailbot.sqlite"
@@ -137,7 +138,6 @@ from mailbot.jobs.chart import trend_chart_png
 png = trend_chart_png(["2026-W47"], {{"posts": [3]}}, title="KM", lang="en")
 print(before, "matplotlib" in sys.modules, png.startswith(b"\\x89PNG"))
 """
-    repo = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "True", "True"]

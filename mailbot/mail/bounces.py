@@ -256,9 +256,9 @@ def _names(msg: Message) -> frozenset[str]:
     return frozenset(name.lower() for name in msg)  # iterating a Message yields its header names
 
 
-def looks_like_report(msg: Message, names: frozenset[str] | None = None) -> bool:
-    """Cheap gate: only these messages get the full DSN parse and the flufl.bounce scan."""
-    names = _names(msg) if names is None else names
+def looks_like_report(msg: Message, names: frozenset[str]) -> bool:
+    """Cheap gate: only these messages get the full DSN parse and the flufl.bounce scan.
+    `names`: the message's `_names`, read once by classify_bounce for every cue."""
     ctype = _content_type(msg)
     if ctype == "multipart/report":
         return True
