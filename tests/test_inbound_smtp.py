@@ -235,3 +235,55 @@ def test_envelope_addresses_read_alike_every_time_even_past_the_remembered_limit
     want = [b"Return-Path: <>" if x == "<>" else f"Return-Path: <{x}>".encode() for x in senders]
     assert paths == want * 2
     assert all(call["to"] == [LIST] for call in ingest.calls)
+
+
+ENVELOPE_ARGUMENTS = [
+    "<somchai@example.org>", "<somchai@example.org> SIZE=5123", "<somchai@example.org> SIZE=77 BODY=8BITMIME",
+    "<somchai@example.org>  SIZE=1\tBODY=7BIT ", "<somchai@example.org>\tSIZE=9", "<somchai@example.org> ",
+    "<somchai@example.org>SIZE=1", "<somchai@example.org> (comment) SIZE=1", " <somchai@example.org> SIZE=1",
+    "<> SIZE=300", "<>", "somchai@example.org SIZE=1", "somchai@example.org", "<somchai@@example.org> SIZE=1",
+    '<"som chai"@example.org> SIZE=1', "<som(chai)@example.org> SIZE=1", "<somchai@[192.0.2.1]> SIZE=1",
+    "<somchai@example.org> SIZE=<1>", '<somchai@example.org> SIZE="1"', "<@relay.example:somchai@example.org> SIZE=1",
+    f"<{'x' * 65}@example.org> SIZE=1", f"<{'x' * 64}@example.org> SIZE=1", "<somchai@example.org> SMTPUTF8",
+    "<สมชาย@ตัวอย่าง.ไทย> SIZE=1 SMTPUTF8", "<somchai@example.org", "<somchai@example.org>> SIZE=1", "",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("limit", [0, 64])
+def test_a_remembered_envelope_argument_reads_as_aiosmtpd_reads_it(limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAIL FROM carries SIZE= (and BODY=) from Postfix, Outlook and smtplib, different for each
+    message: the address is remembered without them, and every argument still gets exactly the
+    address and the parameters aiosmtpd's own reading gives, first time and remembered."""
+    from aiosmtpd.smtp import SMTP as AioSMTP
+
+    import mailbot.mail.inbound_smtp as inbound
+
+    monkeypatch.setattr(inbound, "_addresses", {})
+    reader = inbound._LenientSMTP.__new__(inbound._LenientSMTP)  # _getaddr reads only the limit
+    reader.local_part_limit = limit
+    fresh = AioSMTP.__new__(AioSMTP)
+    fresh.local_part_limit = limit
+    for round_ in range(2):
+        for arg in ENVELOPE_ARGUMENTS:
+            assert reader._getaddr(arg) == fresh._getaddr(arg), (round_, arg)
+
+
+def test_mail_from_with_a_new_size_each_message_is_read_from_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiosmtpd.smtp import SMTP as AioSMTP
+
+    import mailbot.mail.inbound_smtp as inbound
+
+    parsed: list[str] = []
+    real = AioSMTP._getaddr
+
+    def counting(self: AioSMTP, arg: str) -> tuple[str | None, str | None]:
+        parsed.append(arg)
+        return real(self, arg)
+
+    monkeypatch.setattr(inbound, "_addresses", {})
+    monkeypatch.setattr(AioSMTP, "_getaddr", counting)
+    reader = inbound._LenientSMTP.__new__(inbound._LenientSMTP)
+    reader.local_part_limit = 0
+    got = [reader._getaddr(f"<somchai@example.org> SIZE={size} BODY=8BITMIME") for size in (512, 4096, 70000)]
+    assert got == [("somchai@example.org", f"SIZE={size} BODY=8BITMIME") for size in (512, 4096, 70000)]
+    assert parsed == ["<somchai@example.org>"]

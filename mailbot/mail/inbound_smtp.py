@@ -35,6 +35,10 @@ _RETURN_PATH = re.compile(rb"(?im)^return-path:")
 
 ADDRESS_CACHE_SIZE = 4096
 _addresses: dict[tuple[str, int], tuple[str | None, str | None]] = {}
+# `<local@domain>` then ESMTP parameters (SIZE=, BODY=) after white space: the parameters differ
+# per message, so such an argument is remembered by its address alone. Anything else (comments,
+# quoting, `<>`, no space before the parameters) is remembered whole, as aiosmtpd reads it.
+_PLAIN_WITH_PARAMETERS = re.compile(r'(<[^<>()"\\\s@]+@[^<>()"\\\s@]+>)([ \t]+[^()]*)')
 
 
 class _RememberedAddresses(SMTP):
@@ -44,6 +48,15 @@ class _RememberedAddresses(SMTP):
     answer depends only on the argument and the local-part limit, so it is remembered."""
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = _PLAIN_WITH_PARAMETERS.fullmatch(arg)
+        if plain is None:
+            return self._remembered(arg)
+        # The parser stops after the address and the white space that follows it: what it leaves
+        # is the parameters, so the address's own answer plus them is what it would give.
+        address, _ = self._remembered(plain[1])
+        return (address, plain[2].lstrip(" \t")) if address is not None else (None, None)
+
+    def _remembered(self, arg: str) -> tuple[str | None, str | None]:
         key = (arg, self.local_part_limit)
         found = _addresses.get(key)
         if found is None:
