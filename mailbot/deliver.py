@@ -24,10 +24,8 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
-    Dialect,
     Engine,
     Integer,
-    Select,
     String,
     Table,
     Update,
@@ -46,8 +44,8 @@ from mailbot.faults import checkpoint
 from mailbot.mail.smtp import Envelope, Sender, SendResult
 from mailbot.mail.verp import verp_sender
 from mailbot.outbox import RECIPIENTS
+from mailbot.store.direct import as_sqlalchemy_errors, fetch, run
 from mailbot.store.models import Outbox, OutboxRecipient
-from mailbot.store.sqlite_driver import dbapi
 from mailbot.store.sqlite_writer import begin_immediate
 
 log = logging.getLogger("mailbot.deliver")
@@ -171,83 +169,18 @@ def _update_by_ids(shape: tuple[str, ...], dialect: str) -> Update:
     return update(table).where(_id_in_list(table, dialect)).values(values)
 
 
-@functools.lru_cache(maxsize=64)
-def _sqlite_form(stmt: Update | Select[*tuple[Any, ...]], dialect: Dialect) -> tuple[str, list[tuple[str, Any, Any]]]:
-    """`stmt` compiled once for SQLite: its SQL and, in order, each parameter's name, converter
-    (the column type's, e.g. aware datetimes to UTC text) and value when it is a constant."""
-    compiled = stmt.compile(dialect=dialect)
-    order = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
-        # The dialect's own form of the type: a TypeDecorator's bind_processor alone stops at its
-        # Python value (an aware datetime), which sqlite3 would then write in a text format of its
-        # own ("...+00:00") that compares wrongly with SQLAlchemy's at whole seconds.
-        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        order.append((name, convert, bind.effective_value))
-    return str(compiled), order
-
-
-@contextlib.contextmanager
-def _as_sqlalchemy_errors(what: str) -> Iterator[None]:
-    """Driver-level work raising as SQLAlchemy would: callers keep an unrecorded outcome on
-    SQLAlchemy's OperationalError (a full disk, a lock), whichever way the statement went."""
-    try:
-        yield
-    except dbapi.OperationalError as exc:
-        raise OperationalError(what, None, exc) from exc
-
-
-def _driver_values(order: list[tuple[str, Any, Any]], one: dict[str, object]) -> list[object]:
-    """One parameter set in a `_sqlite_form` statement's order, each converted as its column's type would."""
-    out = []
-    for name, convert, constant in order:
-        value = one.get(name, constant)
-        out.append(convert(value) if convert is not None else value)
-    return out
-
-
-def _fetch(conn: Connection, stmt: Select[*tuple[Any, ...]], params: dict[str, object]) -> list[Any]:
-    """The rows of a SELECT of plain columns (ints and text: no result conversion), as tuples. On
-    SQLite straight through the driver: a claim reads a row per recipient, and SQLAlchemy's work
-    per row cost several times the reading itself (a post to 1,000 members claims 999 rows)."""
-    if conn.dialect.name != "sqlite":
-        return list(conn.execute(stmt, params))  # Rows unpack like tuples
-    sql, order = _sqlite_form(stmt, conn.dialect)
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with _as_sqlalchemy_errors(sql):
-        return driver.execute(sql, _driver_values(order, params)).fetchall()
-
-
-def _run(conn: Connection, stmt: Update, params: dict[str, object] | list[dict[str, object]]) -> None:
-    """Run a small UPDATE (a list of parameter sets: once per set). On SQLite straight through the
-    driver, compiled once: SQLAlchemy's bookkeeping per execution cost more than the update itself,
-    several times per delivery round (each value is converted as its column's type would)."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(stmt, params)
-        return
-    sql, order = _sqlite_form(stmt, conn.dialect)
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with _as_sqlalchemy_errors(sql):
-        if isinstance(params, list):
-            driver.executemany(sql, [_driver_values(order, p) for p in params])
-        else:
-            driver.execute(sql, _driver_values(order, params))
-
-
 @contextlib.contextmanager
 def _sqlite_round(conn: Connection) -> Iterator[None]:
     """One delivery round's write transaction on SQLite, straight on the driver: SQLAlchemy's
     begin and commit cost more than the round's two small updates (every statement inside must
-    go through `_run`)."""
+    go through `run`)."""
     driver = conn.connection.driver_connection
     assert driver is not None
     try:
-        with _as_sqlalchemy_errors("BEGIN IMMEDIATE"):
+        with as_sqlalchemy_errors("BEGIN IMMEDIATE"):
             begin_immediate(driver)  # the write lock up front, queued as store/db.py's are
         yield
-        with _as_sqlalchemy_errors("COMMIT"):
+        with as_sqlalchemy_errors("COMMIT"):
             driver.commit()
     except BaseException:
         if driver.in_transaction:
@@ -296,7 +229,7 @@ class Deliverer:
             return None
         limit = (self.per_round if verp else self.per_round * self.settings.batch_size) * rounds
         query = _CLAIM_LOCKED if conn.dialect.name == "postgresql" else _CLAIM
-        due = list(map(_Due._make, _fetch(conn, query, {"now": now, "limit": limit})))
+        due = list(map(_Due._make, fetch(conn, query, {"now": now, "limit": limit})))
         if not due:
             return None
         envelopes, groups, boxes = self._envelopes(conn, due, rounds)
@@ -404,9 +337,9 @@ class Deliverer:
                 by_shape[shape].append({"_id": ids[0], **dict(values)})
                 continue
             dialect = conn.dialect.name
-            _run(conn, _update_by_ids(shape, dialect), {"_ids": _ids_param(ids, dialect), **dict(values)})
+            run(conn, _update_by_ids(shape, dialect), {"_ids": _ids_param(ids, dialect), **dict(values)})
         for shape, params in by_shape.items():
-            _run(conn, _update_by_id(shape), params)
+            run(conn, _update_by_id(shape), params)
 
     def _record(
         self,
@@ -428,7 +361,7 @@ class Deliverer:
     def _count_attempt(self, conn: Connection, groups: Sequence[list[_Due]]) -> None:
         # Besides being true, this commit proves the database can still be written before sending.
         sending = [d.id for group in groups for d in group]
-        _run(conn, _count_attempts(conn.dialect.name), {"_ids": _ids_param(sending, conn.dialect.name)})
+        run(conn, _count_attempts(conn.dialect.name), {"_ids": _ids_param(sending, conn.dialect.name)})
 
     def deliver_due(self) -> DeliveryStats:
         """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""

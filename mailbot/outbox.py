@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from mailbot.store import direct
 from mailbot.store.models import Member, Outbox, OutboxRecipient
 
 # Core handles of the two tables: the outbox code never needs their ORM objects.
@@ -92,7 +93,7 @@ def _insert_outbox(
         "data": data,
         "created_at": now,
     }
-    return int(session.connection().execute(_INSERT_OUTBOX, values).scalar_one())
+    return int(direct.scalar(session.connection(), _INSERT_OUTBOX, values))
 
 
 def enqueue_members(
@@ -116,7 +117,7 @@ def enqueue_members(
     box_id = _insert_outbox(session, community_id, source_message_id, kind, verp, mail_from, data, now)
     conn = session.connection()
     params = {"outbox_id": box_id, "community_id": community_id, "now": now, "exclude": exclude_email}
-    count = conn.execute(_copy_members(verp, exclude_email is not None), params).rowcount
+    count = direct.run(conn, _copy_members(verp, exclude_email is not None), params)
     if count is None or count < 0:
         # psycopg reports no row count for INSERT ... SELECT through SQLAlchemy: ask (index probe).
         count = conn.execute(_COUNT_RECIPIENTS, {"outbox_id": box_id}).scalar_one()
@@ -125,7 +126,9 @@ def enqueue_members(
     return int(count or 0)
 
 
-_INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id)
+_INSERT_OUTBOX = direct.insert_values(
+    OUTBOX, ("community_id", "source_message_id", "kind", "verp", "mail_from", "data", "created_at"), "id"
+)
 _COUNT_RECIPIENTS = select(func.count()).select_from(RECIPIENTS).where(
     RECIPIENTS.c.outbox_id == bindparam("outbox_id")
 )

@@ -32,9 +32,10 @@ from mailbot.mail.contracts import IngestResult
 from mailbot.mail.identity import Route, own_addresses, route
 from mailbot.mail.parse import ParsedMessage, parse_message
 from mailbot.render import Renderer
+from mailbot.store import direct
 from mailbot.store.db import is_postgres
 from mailbot.store.models import Community, Member, Message
-from mailbot.store.rows import insert_row, update_row
+from mailbot.store.rows import attach, columns_of, insert_row, update_row
 
 log = logging.getLogger("mailbot.pipeline")
 CONFLICT_RETRIES = 3
@@ -61,7 +62,7 @@ def _duplicate_statement(community: str) -> Select[Any]:
 _DUPLICATE_BY_HASH = _duplicate_statement("none")
 _DUPLICATE_IN_COMMUNITY = _duplicate_statement("id")
 _DUPLICATE_NO_COMMUNITY = _duplicate_statement("null")
-_MEMBER_BY_EMAIL = select(Member).where(
+_MEMBER_BY_EMAIL = columns_of(Member).where(
     Member.community_id == bindparam("community_id"), Member.email == bindparam("email")
 )
 
@@ -172,9 +173,11 @@ class Pipeline:
         """
         conn = session.connection()  # plain rows: the ORM's execution path costs more than the probe
         if not msg.message_id:
-            return conn.scalar(_DUPLICATE_BY_HASH, {"digest": digest})
+            return direct.scalar(conn, _DUPLICATE_BY_HASH, {"digest": digest})
         stmt = _DUPLICATE_IN_COMMUNITY if community_id is not None else _DUPLICATE_NO_COMMUNITY
-        return conn.scalar(stmt, {"digest": digest, "message_id": msg.message_id[:998], "community_id": community_id})
+        params = {"digest": digest, "message_id": msg.message_id[:998], "community_id": community_id}
+        found: int | None = direct.scalar(conn, stmt, params)
+        return found
 
     def _new_record(
         self,
@@ -208,7 +211,9 @@ class Pipeline:
     def _member(self, session: Session, row: Community | None, msg: ParsedMessage) -> Member | None:
         if row is None or not msg.sender_email:
             return None
-        return session.scalar(_MEMBER_BY_EMAIL, {"community_id": row.id, "email": msg.sender_email})
+        # Read with one Core statement and attached: the ORM's query cost several times the read.
+        found = direct.fetch_one(session.connection(), _MEMBER_BY_EMAIL, {"community_id": row.id, "email": msg.sender_email})
+        return attach(session, Member, found) if found is not None else None
 
     def _facts(
         self,

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Integer, String, create_engine, event, select
+from sqlalchemy import Engine, Integer, String, bindparam, create_engine, event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from mailbot.knowledge.models import ThreadRef
 from mailbot.knowledge.threads import link_message
 from mailbot.store.db import make_engine, make_session_factory, upgrade
+from mailbot.store.direct import fetch_one
 from mailbot.store.models import Community, Member, Message
-from mailbot.store.rows import insert_row, update_row
+from mailbot.store.rows import attach, columns_of, insert_row, update_row
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
@@ -32,13 +33,21 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 class Statements:
-    """The SQL each test's session sends, to show what was (not) written or read again."""
+    """The SQL each test's session sends, to show what was (not) written or read again. On SQLite
+    as the driver runs it (the hot statements bypass SQLAlchemy there: mailbot/store/direct.py)."""
 
     def __init__(self, engine: Engine) -> None:
         self.seen: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._record)
+        if engine.dialect.name == "sqlite":
+            engine.dispose()  # every connection from now on is a new one, traced from its start
+            event.listen(engine, "connect", lambda driver, _record: driver.set_trace_callback(self._add))
+        else:
+            event.listen(engine, "before_cursor_execute", self._record)
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self._add(statement)
+
+    def _add(self, statement: str) -> None:
         self.seen.append(statement.split(None, 1)[0].upper())
 
     def since(self, mark: int) -> list[str]:
@@ -137,3 +146,54 @@ def test_a_ghost_loaded_earlier_in_the_session_reads_as_seen_once_its_message_li
         # posts one after another): the object loaded above must not keep its stale state.
         link_message(session, cid, "question@example.org", [])
         assert ghost.seen is True and ghost.parent_id is None
+
+
+def _member_row(session: Session, email: str) -> tuple[Any, ...] | None:
+    query = columns_of(Member).where(Member.email == bindparam("email"))
+    return fetch_one(session.connection(), query, {"email": email})
+
+
+def test_a_member_read_with_one_statement_is_the_object_the_orm_would_load(engine: Engine) -> None:
+    """The pipeline reads the sender's member row with one Core statement and attaches it: every
+    value (aware times, a fraction, an empty time) must read as the ORM's own load gives it, with
+    no further SELECT, and a change to it must be written as for any loaded object."""
+    with make_session_factory(engine)() as session, session.begin():
+        cid = _community_id(session)
+        session.add(Member(
+            community_id=cid, email="somchai@example.org", name="สมชาย ใจดี", verp_token="t1", bounce_score=0.75,
+            joined_at=NOW, last_post_at=datetime(2026, 11, 20, 23, 59, 59, 250_000, tzinfo=UTC),
+        ))  # fmt: skip
+    columns = [c.key for c in inspect(Member).column_attrs]
+    with make_session_factory(engine)() as session:
+        loaded = session.scalars(select(Member)).one()
+        want = {key: getattr(loaded, key) for key in columns}
+    log = Statements(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        row = _member_row(session, "somchai@example.org")
+        assert row is not None
+        mark = len(log.seen)
+        member = attach(session, Member, row)
+        got = {key: getattr(member, key) for key in columns}
+        assert log.since(mark) == []  # nothing was left to load
+        assert got == want
+        assert got["joined_at"].tzinfo is not None and got["last_post_at"].microsecond == 250_000
+        assert member in session and not session.dirty and not session.new
+        assert member.community.slug == "km-it"  # relationships load as for any loaded object
+        assert _member_row(session, "nobody@example.org") is None
+        member.bounce_score = 2.5
+        mark = len(log.seen)
+    assert log.since(mark).count("UPDATE") == 1
+    with engine.connect() as conn:
+        assert conn.scalar(select(Member.bounce_score)) == 2.5
+
+
+def test_attaching_a_row_the_session_holds_gives_its_own_copy_with_its_changes(engine: Engine) -> None:
+    with make_session_factory(engine)() as session, session.begin():
+        session.add(Member(community_id=_community_id(session), email="malee@example.org", verp_token="t2", joined_at=NOW))
+    with make_session_factory(engine)() as session, session.begin():
+        held = session.scalars(select(Member)).one()
+        held.name = "มาลี (changed, not yet written)"
+        row = _member_row(session, "malee@example.org")
+        assert row is not None
+        assert attach(session, Member, row) is held
+        assert held.name == "มาลี (changed, not yet written)"

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.classify.facts import Facts
 from mailbot.knowledge.models import Answer, Thread, ThreadRef
 from mailbot.mail.compose import base_subject
 from mailbot.mail.parse import ParsedMessage
+from mailbot.store import direct
 from mailbot.store.models import Community, Message
 
 MAX_DEPTH = 200  # descendants walked when a ghost parent finally arrives
@@ -79,7 +80,7 @@ _FIND_REFS = select(_REFS.c.message_id, _REFS.c.parent_id, _REFS.c.thread_id, _R
 _FIND_REF = select(_REFS.c.message_id, _REFS.c.parent_id, _REFS.c.thread_id, _REFS.c.seen).where(
     _REFS.c.community_id == bindparam("community_id"), _REFS.c.message_id == bindparam("id")
 )
-_ADD_REF = insert(_REFS)
+_ADD_REF = direct.insert_values(_REFS, ("community_id", "message_id", "parent_id", "seen"))
 _SET_REF = (
     update(_REFS)
     .where(_REFS.c.community_id == bindparam("cid"), _REFS.c.message_id == bindparam("mid"))
@@ -99,9 +100,10 @@ def find_refs(session: Session, community_id: int, ids: Sequence[str]) -> dict[s
     """The thread_refs rows of these message-ids that exist, by message-id."""
     session.flush()  # thread_refs changes still pending in the session must be read, not missed
     conn = session.connection()
+    rows: Iterable[Any]
     if len(ids) == 1:
-        rows = conn.execute(_FIND_REF, {"community_id": community_id, "id": ids[0]})
-    else:
+        rows = direct.fetch(conn, _FIND_REF, {"community_id": community_id, "id": ids[0]})
+    else:  # an expanding IN: SQLAlchemy renders it per call
         rows = conn.execute(_FIND_REFS, {"community_id": community_id, "ids": list(ids)})
     return {mid: Ref(parent, thread, bool(seen)) for mid, parent, thread, seen in rows}
 
@@ -128,9 +130,9 @@ def link_message(session: Session, community_id: int, message_id: str, chain: Se
         ghosts.append({"community_id": community_id, "message_id": message_id, "parent_id": own_parent, "seen": True})
     conn = session.connection()
     if ghosts:
-        conn.execute(_ADD_REF, ghosts)
+        direct.run(conn, _ADD_REF, ghosts)
     if learned:
-        conn.execute(_SET_REF, learned)
+        direct.run(conn, _SET_REF, learned)
     # Rows loaded as objects earlier in this session are stale now: reload them when next read.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, ThreadRef):

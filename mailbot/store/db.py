@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.store.direct import as_sqlalchemy_errors
 from mailbot.store.sqlite_driver import dbapi
 from mailbot.store.sqlite_writer import QueuedWriterConnection, begin_immediate
 from mailbot.store.wal_checkpoint import autocheckpoint_pages
@@ -50,8 +51,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, so concurrent writers (IMAP thread, delivery loop,
     # scheduler) queue for it (see sqlite_writer) instead of failing when a read lock cannot be upgraded.
-    # Through SQLAlchemy, so a refusal raises its OperationalError, as every statement's would.
-    begin_immediate(conn.connection.driver_connection, lambda: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    # Straight on the driver (SQLAlchemy's execution cost more than the BEGIN), a refusal raising
+    # SQLAlchemy's OperationalError, as every statement's would.
+    with as_sqlalchemy_errors("BEGIN IMMEDIATE"):
+        begin_immediate(conn.connection.driver_connection)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

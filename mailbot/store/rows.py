@@ -1,25 +1,29 @@
-"""Writing one ORM object's row with a single Core statement, keeping the session in step.
+"""Reading or writing one ORM object's row with a single Core statement, keeping the session in step.
 
-The unit of work costs more than the row on the ingest path (a flush per message is ~0.3 ms of
-Python); these helpers write the row directly and leave the object as if it had been flushed.
+The ORM's machinery costs more than the row on the ingest path (a flush per message is ~0.3 ms of
+Python); these helpers run the statement directly and leave the object as if the ORM had.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Table, Update, bindparam, insert, inspect, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import Insert, Select, Table, Update, bindparam, inspect, select, update
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+
+from mailbot.store import direct
 
 T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=16)
 def _insert_returning_pk(table: Table) -> Insert:
+    """INSERT of every column but the key, RETURNING the key (insert_row gives every value)."""
     (pk,) = table.primary_key.columns
-    return insert(table).returning(pk)
+    return direct.insert_values(table, tuple(c.key for c in table.columns if c is not pk), pk.key)
 
 
 @functools.lru_cache(maxsize=64)
@@ -59,7 +63,7 @@ def insert_row(session: Session, obj: T) -> T:
             raise ValueError(f"insert_row: set {type(obj).__name__}.{prop.key} (its default is not a constant)")
         values[column.key] = value
         state.dict[prop.key] = value  # no attribute events: this becomes committed state below
-    pk = session.connection().execute(_insert_returning_pk(table), values).scalar_one()
+    pk = direct.scalar(session.connection(), _insert_returning_pk(table), values)
     state.dict[mapper.get_property_by_column(mapper.primary_key[0]).key] = pk
     make_transient_to_detached(obj)  # the values just written are now its committed state
     session.add(obj)
@@ -76,6 +80,37 @@ def update_row(session: Session, obj: object, **values: Any) -> None:
     pk = mapper.primary_key_from_instance(obj)[0]
     params = {mapper.get_property(k).columns[0].key: v for k, v in values.items()}
     binds = {f"v_{name}": value for name, value in params.items()}
-    session.connection().execute(_update_by_pk(table, tuple(sorted(params))), {**binds, "_pk": pk})
+    direct.run(session.connection(), _update_by_pk(table, tuple(sorted(params))), {**binds, "_pk": pk})
     for key, value in values.items():
         set_committed_value(obj, key, value)
+
+
+@functools.lru_cache(maxsize=16)
+def _row_keys(cls: type) -> tuple[tuple[str, ...], int]:
+    """The attribute of each of cls's table's columns, in the table's order, and the key's position."""
+    mapper: Mapper[Any] = inspect(cls)
+    table = cast(Table, mapper.local_table)
+    (pk,) = table.primary_key.columns
+    keys = tuple(mapper.get_property_by_column(c).key for c in table.columns)
+    return keys, list(table.columns).index(pk)
+
+
+def columns_of(cls: type) -> Select[Any]:
+    """SELECT every column of cls's table, in its order: the row `attach` takes."""
+    return select(*cast(Table, inspect(cls).local_table).columns)
+
+
+def attach(session: Session, cls: type[T], row: Sequence[Any]) -> T:
+    """The persistent object of a row read with `columns_of(cls)` in this session's transaction, as
+    the ORM's own query would give it without building one: the session's copy when it already has
+    that row (with any changes it holds), else a new object whose values are its committed state."""
+    keys, pk_at = _row_keys(cast(type, cls))
+    mapper: Mapper[Any] = inspect(cls)
+    existing = session.identity_map.get(mapper.identity_key_from_primary_key((row[pk_at],)))
+    if existing is not None:
+        return cast(T, existing)
+    obj = mapper.class_manager.new_instance()  # as the ORM's loading does: no __init__, no events
+    inspect(obj).dict.update(zip(keys, row, strict=True))
+    make_transient_to_detached(obj)  # the values read are its committed state; relationships load lazily
+    session.add(obj)
+    return cast(T, obj)
