@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from mailbot.store.sqlite_driver import dbapi
@@ -83,17 +82,14 @@ class QueuedWriterConnection(dbapi.Connection):
             self._writer.release()
 
 
-def begin_immediate(driver: dbapi.Connection, begin: Callable[[], object] | None = None) -> None:
+def begin_immediate(driver: dbapi.Connection) -> None:
     """BEGIN IMMEDIATE on a raw sqlite3 connection, queued in process when it is one of ours.
-    `begin` runs the statement another way (SQLAlchemy's, for its errors); default: the driver's."""
+    Raises the driver's errors: callers wrap it in store/direct.py's as_sqlalchemy_errors."""
     queued = driver if isinstance(driver, QueuedWriterConnection) else None
     if queued is not None:
         queued.wait_turn()
     try:
-        if begin is None:
-            driver.execute("BEGIN IMMEDIATE")
-        else:
-            begin()
+        driver.execute("BEGIN IMMEDIATE")
     except BaseException:
         if queued is not None:
             queued.end_turn()  # no transaction, so no COMMIT or ROLLBACK will give it back
