@@ -213,8 +213,16 @@ service auth-worker {{
         return res.stdout
 
     def kill_connections(self, user: str) -> None:
-        """Drop every live IMAP session of `user` (server side), as a crash or network cut would."""
+        """Drop every live IMAP session of `user` (server side), as a crash or network cut would.
+
+        Returns once Dovecot has closed them: `kick` only signals the session's process, which on a
+        busy machine could still answer the client's next command (a MOVE the test means to lose)."""
         self.doveadm("kick", user)
+        deadline = time.monotonic() + 10
+        while any(line.split()[:1] == [user] for line in self.doveadm("who", "-1", user).splitlines()[1:]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Dovecot still has a session of {user} 10 s after kick")
+            time.sleep(0.02)
 
     def set_uidvalidity(self, user: str, folder: str, uidvalidity: int | None = None) -> int:
         """Give `folder` a new UIDVALIDITY (as after a server migration); returns the new value."""
