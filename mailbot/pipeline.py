@@ -176,8 +176,7 @@ class Pipeline:
             return direct.scalar(conn, _DUPLICATE_BY_HASH, {"digest": digest})
         stmt = _DUPLICATE_IN_COMMUNITY if community_id is not None else _DUPLICATE_NO_COMMUNITY
         params = {"digest": digest, "message_id": msg.message_id[:998], "community_id": community_id}
-        found: int | None = direct.scalar(conn, stmt, params)
-        return found
+        return direct.scalar(conn, stmt, params)
 
     def _new_record(
         self,

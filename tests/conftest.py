@@ -106,3 +106,20 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest) -> str:
     """Runs the test twice: on an empty SQLite file and on an empty PostgreSQL database."""
     return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
+@pytest.fixture
+def community_engine(db_url: str) -> Iterator[Any]:
+    """An engine on a migrated database (SQLite, then PostgreSQL) holding one community, km-it."""
+    from datetime import UTC, datetime
+
+    from mailbot.store.db import make_engine, make_session_factory, upgrade
+    from mailbot.store.models import Community
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        created = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+        session.add(Community(slug="km-it", name="KM-IT", address="km-it@example.org", created_at=created))
+    yield engine
+    engine.dispose()

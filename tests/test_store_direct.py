@@ -4,7 +4,6 @@ databases, so the pipeline's retry on a lost race and its 451 on a locked databa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mailbot.store import direct
-from mailbot.store.db import make_engine, make_session_factory, upgrade
+from mailbot.store.db import make_engine, upgrade
 from mailbot.store.models import Community, Member
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -24,13 +23,8 @@ SEEN = update(Member).where(Member.id == bindparam("_id")).values(last_post_at=b
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    upgrade(eng)
-    with make_session_factory(eng)() as session, session.begin():
-        session.add(Community(slug="km-it", name="KM-IT", address="km-it@example.org", created_at=NOW))
-    yield eng
-    eng.dispose()
+def engine(community_engine: Engine) -> Engine:
+    return community_engine
 
 
 def _member(cid: int, email: str, token: str) -> dict[str, object]:

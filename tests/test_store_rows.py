@@ -3,7 +3,6 @@ holds every value, the ORM object needs no reload, and nothing is written a seco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from mailbot.knowledge.models import ThreadRef
 from mailbot.knowledge.threads import link_message
-from mailbot.store.db import make_engine, make_session_factory, upgrade
+from mailbot.store.db import make_session_factory
 from mailbot.store.direct import fetch_one
 from mailbot.store.models import Community, Member, Message
 from mailbot.store.rows import attach, columns_of, insert_row, update_row
@@ -23,13 +22,8 @@ NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    upgrade(eng)
-    with make_session_factory(eng)() as session, session.begin():
-        session.add(Community(slug="km-it", name="KM-IT", address="km-it@example.org", created_at=NOW))
-    yield eng
-    eng.dispose()
+def engine(community_engine: Engine) -> Engine:
+    return community_engine
 
 
 class Statements:

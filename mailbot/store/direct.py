@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Delete, Insert, Select, Table, Update, bindparam, insert
 from sqlalchemy.engine import Dialect
@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mailbot.store.sqlite_driver import dbapi
 
+T = TypeVar("T")
 Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
 # (name, converter or None, constant value) for each parameter, in the SQL's order.
 Order = list[tuple[str, Any, Any]]
@@ -71,19 +72,25 @@ def driver_values(order: Order, one: Mapping[str, object]) -> list[object]:
     return out
 
 
-def _driver(conn: Connection) -> dbapi.Connection:
+def _on_driver(
+    conn: Connection, stmt: Statement, params: Mapping[str, object] | list[dict[str, object]], take: Callable[[Any], T]
+) -> T:
+    """Run `stmt` on the driver (a list of parameter sets: once per set) and `take` what is wanted
+    from its cursor, both inside the error mapping (reading rows can fail as running can)."""
+    sql, order = sqlite_form(stmt, conn.dialect)
     driver = conn.connection.driver_connection
     assert driver is not None
-    return driver
+    with as_sqlalchemy_errors(sql):
+        if isinstance(params, list):
+            return take(driver.executemany(sql, [driver_values(order, p) for p in params]))
+        return take(driver.execute(sql, driver_values(order, params)))
 
 
 def fetch(conn: Connection, stmt: Statement, params: Mapping[str, object]) -> Sequence[Any]:
     """The rows of a SELECT (or RETURNING) of plain columns (ints and text: no result conversion), as tuples."""
     if conn.dialect.name != "sqlite":
         return list(conn.execute(stmt, params))  # Rows unpack like tuples
-    sql, order = sqlite_form(stmt, conn.dialect)
-    with as_sqlalchemy_errors(sql):
-        return _driver(conn).execute(sql, driver_values(order, params)).fetchall()
+    return _on_driver(conn, stmt, params, lambda cursor: cursor.fetchall())
 
 
 @functools.lru_cache(maxsize=32)
@@ -98,9 +105,7 @@ def fetch_one(conn: Connection, stmt: Select[*tuple[Any, ...]], params: Mapping[
     if conn.dialect.name != "sqlite":
         found = conn.execute(stmt, params).first()
         return tuple(found) if found is not None else None
-    sql, order = sqlite_form(stmt, conn.dialect)
-    with as_sqlalchemy_errors(sql):
-        row = _driver(conn).execute(sql, driver_values(order, params)).fetchone()
+    row = _on_driver(conn, stmt, params, lambda cursor: cursor.fetchone())
     if row is None:
         return None
     converters = _result_converters(stmt, conn.dialect)
@@ -108,12 +113,10 @@ def fetch_one(conn: Connection, stmt: Select[*tuple[Any, ...]], params: Mapping[
 
 
 def scalar(conn: Connection, stmt: Statement, params: Mapping[str, object]) -> Any:
-    """The first column of the first row, or None when there is none."""
+    """The first column of the first row (no result conversion), or None when there is none."""
     if conn.dialect.name != "sqlite":
         return conn.scalar(stmt, params)
-    sql, order = sqlite_form(stmt, conn.dialect)
-    with as_sqlalchemy_errors(sql):
-        row = _driver(conn).execute(sql, driver_values(order, params)).fetchone()
+    row = _on_driver(conn, stmt, params, lambda cursor: cursor.fetchone())
     return row[0] if row is not None else None
 
 
@@ -122,10 +125,4 @@ def run(conn: Connection, stmt: Statement, params: Mapping[str, object] | list[d
     count as the driver reports it (PostgreSQL may report -1 for INSERT ... SELECT)."""
     if conn.dialect.name != "sqlite":
         return int(conn.execute(stmt, params).rowcount)
-    sql, order = sqlite_form(stmt, conn.dialect)
-    with as_sqlalchemy_errors(sql):
-        if isinstance(params, list):
-            cursor = _driver(conn).executemany(sql, [driver_values(order, p) for p in params])
-        else:
-            cursor = _driver(conn).execute(sql, driver_values(order, params))
-    return int(cursor.rowcount)
+    return int(_on_driver(conn, stmt, params, lambda cursor: cursor.rowcount))

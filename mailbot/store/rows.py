@@ -86,13 +86,13 @@ def update_row(session: Session, obj: object, **values: Any) -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _row_keys(cls: type) -> tuple[tuple[str, ...], int]:
-    """The attribute of each of cls's table's columns, in the table's order, and the key's position."""
+def _row_shape(cls: type) -> tuple[Mapper[Any], tuple[str, ...], int]:
+    """cls's mapper, the attribute of each of its table's columns in the table's order, and the key's position."""
     mapper: Mapper[Any] = inspect(cls)
     table = cast(Table, mapper.local_table)
     (pk,) = table.primary_key.columns
     keys = tuple(mapper.get_property_by_column(c).key for c in table.columns)
-    return keys, list(table.columns).index(pk)
+    return mapper, keys, list(table.columns).index(pk)
 
 
 def columns_of(cls: type) -> Select[Any]:
@@ -104,8 +104,7 @@ def attach(session: Session, cls: type[T], row: Sequence[Any]) -> T:
     """The persistent object of a row read with `columns_of(cls)` in this session's transaction, as
     the ORM's own query would give it without building one: the session's copy when it already has
     that row (with any changes it holds), else a new object whose values are its committed state."""
-    keys, pk_at = _row_keys(cast(type, cls))
-    mapper: Mapper[Any] = inspect(cls)
+    mapper, keys, pk_at = _row_shape(cast(type, cls))
     existing = session.identity_map.get(mapper.identity_key_from_primary_key((row[pk_at],)))
     if existing is not None:
         return cast(T, existing)
