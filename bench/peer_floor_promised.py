@@ -21,7 +21,18 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import mailparser
-from sqlalchemy import Table, bindparam, create_engine, event, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from bench.peer_floor import serve
 from bench.pipelining import PipeliningClient, wire
@@ -65,9 +76,9 @@ RECORD = update(RCPTS).where(RCPTS.c.outbox_id == bindparam("box")).values(statu
 ROUND = 8  # posts sent per outcome commit in the overlapped variant: mailbot's crash bound, in posts
 
 
-def main(argv: list[str]) -> None:
-    sink_port, db_path, members = int(argv[0]), argv[1], int(argv[2])
-    overlap = argv[3:] == ["overlap"]
+def promised_engine(db_path: str, members: int) -> tuple[Engine, int]:
+    """A SQLite engine on mailbot's schema (its migrations) with mailbot's pragmas and BEGIN IMMEDIATE,
+    holding the km-it community and `members` active members; returns it and the community's id."""
     engine = create_engine(f"sqlite:///{db_path}", module=sqlite_dbapi)  # the library mailbot uses
     upgrade(engine)
 
@@ -93,6 +104,44 @@ def main(argv: list[str]) -> None:
              "verp_token": f"t{i}", "bounce_score": 0.0, "disabled_reason": "", "intro": "", "expertise": ""}
             for i in range(members)
         ])  # fmt: skip
+    return engine, cid
+
+
+def store_promised(conn: Connection, cid: int, raw: bytes, source: str) -> int:
+    """Parse `raw` with mail-parser and write what mailbot's promises need, in the caller's open
+    transaction: the duplicate probe, the sender's member row, the thread_refs row, the message, the
+    outbox row (the post's bytes as they came: no list copy is composed) and its recipients copied
+    from the members table. Returns the outbox row's id."""
+    parsed = mailparser.parse_from_bytes(raw)
+    mid = (parsed.message_id or "").strip("<> ")
+    frm = parsed.from_[0][1].lower() if parsed.from_ else ""
+    at = datetime.now(UTC)
+    digest = hashlib.sha256(raw).hexdigest()
+    if conn.execute(DUPLICATE, {"cid": cid, "mid": mid, "digest": digest}).first() is not None:
+        # Every bench post is new: a hit would skip the work and inflate the floor.
+        raise RuntimeError(f"floor: post {mid!r} taken for a duplicate")
+    member = conn.execute(MEMBER, {"cid": cid, "email": frm}).first()
+    conn.execute(ADD_REF, {"community_id": cid, "message_id": mid, "parent_id": None, "seen": True})
+    pk = conn.execute(ADD_MESSAGE, {
+        "community_id": cid, "source": source, "source_ref": "floor", "message_id": mid,
+        "content_hash": digest, "raw": raw, "size": len(raw), "received_at": at,
+        "from_email": frm, "from_name": "", "subject": parsed.subject or "", "address_role": "post",
+        "kind": "post", "rule": "", "status": "processed", "reason": "",
+        "member_id": member.id if member else None, "thread_id": None, "body_text": parsed.body,
+        "defects": "",
+    }).scalar_one()  # fmt: skip
+    box = conn.execute(ADD_OUTBOX, {
+        "community_id": cid, "source_message_id": pk, "kind": "list-copy", "verp": False,
+        "mail_from": "km-it-bounces@example.org", "data": raw, "created_at": at,
+    }).scalar_one()  # fmt: skip
+    conn.execute(COPY_MEMBERS, {"box": box, "now": at, "cid": cid, "sender": frm})
+    return int(box)
+
+
+def main(argv: list[str]) -> None:
+    sink_port, db_path, members = int(argv[0]), argv[1], int(argv[2])
+    overlap = argv[3:] == ["overlap"]
+    engine, cid = promised_engine(db_path, members)
     sender = PipeliningClient("127.0.0.1", sink_port, helo="floor.example.org")
     conn = engine.connect()  # one connection, as one listener loop would hold
     jobs: queue.SimpleQueue[tuple[int, list[str], bytes]] = queue.SimpleQueue()
@@ -124,30 +173,8 @@ def main(argv: list[str]) -> None:
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             raw = envelope.original_content or envelope.content
-            parsed = mailparser.parse_from_bytes(raw)
-            mid = (parsed.message_id or "").strip("<> ")
-            frm = parsed.from_[0][1].lower() if parsed.from_ else ""
-            at = datetime.now(UTC)
-            digest = hashlib.sha256(raw).hexdigest()
             with conn.begin():
-                if conn.execute(DUPLICATE, {"cid": cid, "mid": mid, "digest": digest}).first() is not None:
-                    # Every bench post is new: a hit would skip the work and inflate the floor.
-                    raise RuntimeError(f"floor: post {mid!r} taken for a duplicate")
-                member = conn.execute(MEMBER, {"cid": cid, "email": frm}).first()
-                conn.execute(ADD_REF, {"community_id": cid, "message_id": mid, "parent_id": None, "seen": True})
-                pk = conn.execute(ADD_MESSAGE, {
-                    "community_id": cid, "source": "smtp", "source_ref": "floor", "message_id": mid,
-                    "content_hash": digest, "raw": raw, "size": len(raw), "received_at": at,
-                    "from_email": frm, "from_name": "", "subject": parsed.subject or "", "address_role": "post",
-                    "kind": "post", "rule": "", "status": "processed", "reason": "",
-                    "member_id": member.id if member else None, "thread_id": None, "body_text": parsed.body,
-                    "defects": "",
-                }).scalar_one()  # fmt: skip
-                box = conn.execute(ADD_OUTBOX, {
-                    "community_id": cid, "source_message_id": pk, "kind": "list-copy", "verp": False,
-                    "mail_from": "km-it-bounces@example.org", "data": raw, "created_at": at,
-                }).scalar_one()  # fmt: skip
-                conn.execute(COPY_MEMBERS, {"box": box, "now": at, "cid": cid, "sender": frm})
+                box = store_promised(conn, cid, raw, "smtp")
                 # The first attempt is counted in the same commit (one commit fewer than mailbot,
                 # whose delivery thread claims what is due in a transaction of its own).
                 rcpts = [row.address for row in conn.execute(CLAIM, {"box": box})]
@@ -164,3 +191,82 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def _on_driver(stmt: Any, dialect: Any) -> tuple[str, list[tuple[str, Any, Any]]]:
+    """`stmt` compiled once to SQLite's SQL, with each parameter's name, its column type's converter
+    and its constant value, in order: what SQLAlchemy does per execution, done once."""
+    compiled = stmt.compile(dialect=dialect)
+    order = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds[name]
+        order.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), bind.effective_value))
+    return str(compiled), order
+
+
+def _with_values(table: Table, names: tuple[str, ...], returning: Any = None) -> Any:
+    stmt = insert(table).values({n: bindparam(n, type_=table.c[n].type) for n in names})
+    return stmt.returning(returning) if returning is not None else stmt
+
+
+class LeanPromisedStore:
+    """`store_promised`'s statements and commit, each compiled once by SQLAlchemy and run straight
+    on the SQLite driver's cursor: the leanest way these parts can keep the promises."""
+
+    def __init__(self, engine: Engine, cid: int) -> None:
+        self.cid = cid
+        self.dbapi_conn = engine.raw_connection()
+        self.cur = self.dbapi_conn.cursor()
+        d = engine.dialect
+        message_cols = ("community_id", "source", "source_ref", "message_id", "content_hash", "raw", "size",
+                        "received_at", "from_email", "from_name", "subject", "address_role", "kind", "rule",
+                        "status", "reason", "member_id", "thread_id", "body_text", "defects")  # fmt: skip
+        outbox_cols = ("community_id", "source_message_id", "kind", "verp", "mail_from", "data", "created_at")
+        self.forms = {
+            "duplicate": _on_driver(DUPLICATE, d),
+            "member": _on_driver(MEMBER, d),
+            "ref": _on_driver(_with_values(REFS, ("community_id", "message_id", "parent_id", "seen")), d),
+            "message": _on_driver(_with_values(MESSAGES, message_cols, MESSAGES.c.id), d),
+            "outbox": _on_driver(_with_values(OUTBOX, outbox_cols, OUTBOX.c.id), d),
+            "recipients": _on_driver(COPY_MEMBERS, d),
+        }
+
+    def _run(self, form: str, values: dict[str, Any]) -> Any:
+        sql, order = self.forms[form]
+        args = [convert(values.get(n, const)) if convert else values.get(n, const) for n, convert, const in order]
+        return self.cur.execute(sql, args)
+
+    def store(self, raw: bytes, source: str) -> int:
+        parsed = mailparser.parse_from_bytes(raw)
+        mid = (parsed.message_id or "").strip("<> ")
+        frm = parsed.from_[0][1].lower() if parsed.from_ else ""
+        at = datetime.now(UTC)
+        digest = hashlib.sha256(raw).hexdigest()
+        cid = self.cid
+        self.cur.execute("BEGIN IMMEDIATE")
+        try:
+            if self._run("duplicate", {"cid": cid, "mid": mid, "digest": digest}).fetchone() is not None:
+                raise RuntimeError(f"floor: post {mid!r} taken for a duplicate")
+            member = self._run("member", {"cid": cid, "email": frm}).fetchone()
+            self._run("ref", {"community_id": cid, "message_id": mid, "parent_id": None, "seen": True})
+            pk = self._run("message", {
+                "community_id": cid, "source": source, "source_ref": "floor", "message_id": mid,
+                "content_hash": digest, "raw": raw, "size": len(raw), "received_at": at,
+                "from_email": frm, "from_name": "", "subject": parsed.subject or "", "address_role": "post",
+                "kind": "post", "rule": "", "status": "processed", "reason": "",
+                "member_id": member[0] if member else None, "thread_id": None, "body_text": parsed.body,
+                "defects": "",
+            }).fetchone()[0]  # fmt: skip
+            box = self._run("outbox", {
+                "community_id": cid, "source_message_id": pk, "kind": "list-copy", "verp": False,
+                "mail_from": "km-it-bounces@example.org", "data": raw, "created_at": at,
+            }).fetchone()[0]  # fmt: skip
+            self._run("recipients", {"box": box, "now": at, "cid": cid, "sender": frm})
+        except BaseException:
+            self.cur.execute("ROLLBACK")
+            raise
+        self.cur.execute("COMMIT")
+        return int(box)
+
+    def close(self) -> None:
+        self.dbapi_conn.close()
