@@ -62,6 +62,31 @@ def test_post_reaches_every_other_member_with_list_headers(db_url: str, tmp_path
     assert "ใครรู้วิธีแก้บ้างครับ" in copy.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
+def test_members_receive_the_posts_body_bytes_as_the_member_sent_them(
+    db_url: str, tmp_path: Path, smtp_sink: Any
+) -> None:
+    """A phone's multipart post (Thai text, an attachment, spaces after a boundary, an epilogue)
+    reaches members with its body byte for byte: only the headers are the list's."""
+    app = setup(db_url, tmp_path, smtp_sink)
+    body = (
+        b"--b1  \r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + "ไวไฟชั้น 2 หลุดบ่อย ลองเปลี่ยนช่องสัญญาณแล้วดีขึ้นครับ\r\n".encode()
+        + b"--b1\r\nContent-Type: image/png; name=wifi.png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"iVBORw0KGgo=\r\n--b1--\r\n\r\nSent from my phone\r\n"
+    )
+    raw = (
+        b"From: =?utf-8?b?4Liq4Li44LiU4Liy?= <suda@example.org>\r\nTo: km-it@example.org\r\n"
+        b"Subject: Wi-Fi tip\r\nMessage-ID: <phone-1@example.org>\r\nDate: Mon, 16 Nov 2026 09:00:00 +0700\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n' + body
+    )
+    assert app.ingest(raw, source="test", source_ref="t1").status == "processed"
+    assert app.deliverer.drain().sent == 2
+    for got in smtp_sink.wait_for(2):
+        head, sent_body = got.data.split(b"\r\n\r\n", 1)
+        assert sent_body.rstrip(b"\r\n") == body.rstrip(b"\r\n")
+        assert b"List-Id:" in head and b"Subject: [KM-IT] Wi-Fi tip" in head
+
+
 def test_reply_subject_prefix_is_not_repeated(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
     app = setup(db_url, tmp_path, smtp_sink)
     for i, subject in enumerate(["Re: [KM-IT] Re: [KM-IT] Wi-Fi ชั้น 2", "ตอบกลับ: [KM-IT] ตอบกลับ: Wi-Fi ชั้น 2"]):

@@ -22,6 +22,7 @@ def distribute(ctx: Context, *, tag: str | None = None, footer_text: str | None 
         from_email=sender,
         tag=tag,
         footer_text=footer_text,
+        original_raw=ctx.msg.raw,
     )
     count = enqueue_members(
         ctx.session,

@@ -313,13 +313,16 @@ def list_copy(
     tag: str | None = None,
     footer_text: str | None = None,
     message_id: str | None = None,
+    original_raw: bytes | None = None,
 ) -> bytes:
     """The copy of a member's post that goes to every member, as SMTP-ready bytes (CRLF).
 
     `original` is parsed from bytes with policy compat32; it is not modified. `subject`,
     `from_name` and `from_email` are the decoded values. `message_id` is used only when the
     original has none. DKIM-Signature is removed: the new Subject always breaks it, and a
-    failing signature hurts delivery more than no signature does.
+    failing signature hurts delivery more than no signature does. `original_raw`, the bytes
+    `original` was parsed from: without a footer, the copy then keeps the body exactly as it came
+    whenever the header block it was parsed from can be told apart for certain (`_body_offset`).
     """
     msg = copy.deepcopy(original) if footer_text else _with_own_headers(original)
     _drop_headers(msg, _DROP_ON_COPY_LOWER)
@@ -361,7 +364,49 @@ def list_copy(
         msg = _append_footer(msg, footer_text)
         if "MIME-Version" not in msg:
             msg["MIME-Version"] = "1.0"
-    return _flatten_compat32(msg)
+        return _flatten_compat32(msg)
+    body_at = None if original_raw is None else _body_offset(original_raw, original)
+    if body_at is None:
+        return _flatten_compat32(msg)
+    # Only the headers changed: write them as the generator would, then the body's own bytes
+    # (regenerating the body cost more than the rest of the copy on mail with attachments).
+    pol = _FLATTEN_POLICY
+    head = b"".join(pol.fold_binary(name, value) for name, value in msg.raw_items())
+    if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
+        head = _EOL.sub(b"\r\n", head)  # as _flatten_compat32 leaves it
+    return head + b"\r\n" + original_raw[body_at:]
+
+
+# A header's first line as the stdlib parser reads one: a non-empty name of printable ASCII but ':'.
+_HEADER_START = re.compile(rb"[!-9;-~]+:")
+
+
+def _body_offset(raw: bytes, parsed: Message) -> int | None:
+    """Where the body of `parsed` starts in `raw`, the bytes it was parsed from, or None when that
+    is not certain.
+
+    Certain means: every line ends in CRLF, and the lines before the first empty one are all header
+    lines or their continuations, one header line for each header the parser kept, so the parser
+    read exactly that block (no BOM, no stray or repaired line, no mbox 'From '). A multipart
+    without a boundary is left to the generator too, which makes one up.
+    """
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:
+        return None
+    starts = 0
+    for line in raw[:end].split(b"\r\n"):
+        if _HEADER_START.match(line):
+            starts += 1
+        elif not starts or line[:1] not in (b" ", b"\t"):
+            return None
+    if starts != len(parsed._headers):  # type: ignore[attr-defined]
+        return None
+    if parsed.get_content_maintype() == "multipart" and not parsed.get_boundary():
+        return None
+    return end + 4
 
 
 def _drop_headers(msg: Message, lowered: frozenset[str]) -> None:
