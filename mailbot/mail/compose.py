@@ -366,7 +366,7 @@ def list_copy(
             msg["MIME-Version"] = "1.0"
         return _flatten_compat32(msg)
     body_at = None if original_raw is None else _body_offset(original_raw, original)
-    if body_at is None:
+    if original_raw is None or body_at is None:
         return _flatten_compat32(msg)
     # Only the headers changed: write them as the generator would, then the body's own bytes
     # (regenerating the body cost more than the rest of the copy on mail with attachments).
