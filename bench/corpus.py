@@ -50,7 +50,8 @@ def _body(rng: random.Random, thai: bool, size: int) -> str:
 
 
 def message(i: int, sender: str, to: str, *, size: int = 2900, seed: int = 0) -> bytes:
-    """Member mail number `i`: every 5th HTML, every 25th with an attachment, ~55% Thai."""
+    """Member mail number `i`: every 5th HTML, every 25th with an attachment, ~55% Thai; CRLF line
+    ends, as mail travels over SMTP, LMTP and IMAP (smtplib sends bytes as given)."""
     rng = random.Random(seed * 1_000_003 + i)
     thai = rng.random() < 0.55
     msg = EmailMessage()
@@ -69,7 +70,7 @@ def message(i: int, sender: str, to: str, *, size: int = 2900, seed: int = 0) ->
     if attach:
         blob = rng.randbytes(1100)
         msg.add_attachment(blob, maintype="application", subtype="pdf", filename="รายงาน.pdf")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
 def messages(count: int, senders: list[str], to: str, *, seed: int = 0) -> list[bytes]:

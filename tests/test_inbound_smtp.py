@@ -11,7 +11,7 @@ import pytest
 
 from mailbot.config import InboundSmtpSettings
 from mailbot.mail.contracts import IngestResult
-from mailbot.mail.inbound_smtp import InboundSmtpServer
+from mailbot.mail.inbound_smtp import InboundSmtpServer, with_return_path
 
 LIST = "km-it@localhost"
 MSG = (
@@ -67,6 +67,15 @@ def start_server(ingest: Ingest) -> Iterator:
     yield start
     for s in servers:
         s.stop()
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"], ids=["CRLF", "bare LF"])
+def test_return_path_ends_its_line_as_the_message_does(eol: bytes) -> None:
+    """The Return-Path the listener adds ends its line as the message's first line does, leaving
+    one line-end style in the stored bytes (the list copy keeps a body as it came only then)."""
+    message = MSG.replace(b"\r\n", eol)
+    assert with_return_path(message, "<somchai@example.org>") == b"Return-Path: <somchai@example.org>" + eol + message
+    assert with_return_path(message, "") == b"Return-Path: <>" + eol + message
 
 
 def test_250_only_after_ingest_returned(start_server, ingest: Ingest) -> None:

@@ -374,7 +374,10 @@ def list_copy(
     head = b"".join(pol.fold_binary(name, value) for name, value in msg.raw_items())
     if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
         head = _EOL.sub(b"\r\n", head)  # as _flatten_compat32 leaves it
-    return head + b"\r\n" + original_raw[body_at:]
+    body = original_raw[body_at:]
+    if b"\r" not in original_raw:
+        body = body.replace(b"\n", b"\r\n")  # bare LF throughout (smtplib sends bytes as given): SMTP wants CRLF
+    return head + b"\r\n" + body
 
 
 # A header's first line as the stdlib parser reads one: a non-empty name of printable ASCII but ':'.
@@ -385,19 +388,24 @@ def _body_offset(raw: bytes, parsed: Message) -> int | None:
     """Where the body of `parsed` starts in `raw`, the bytes it was parsed from, or None when that
     is not certain.
 
-    Certain means: every line ends in CRLF, and the lines before the first empty one are all header
-    lines or their continuations, one header line for each header the parser kept, so the parser
-    read exactly that block (no BOM, no stray or repaired line, no mbox 'From '). A multipart
-    without a boundary is left to the generator too, which makes one up.
+    Certain means: every line ends the same way (CRLF, or a bare LF throughout), and the lines
+    before the first empty one are all header lines or their continuations, one header line for
+    each header the parser kept, so the parser read exactly that block (no BOM, no stray or
+    repaired line, no mbox 'From '). A multipart without a boundary is left to the generator too,
+    which makes one up.
     """
-    end = raw.find(b"\r\n\r\n")
+    crlf = raw.count(b"\r\n")
+    if crlf == raw.count(b"\n") == raw.count(b"\r"):
+        eol = b"\r\n"
+    elif not raw.count(b"\r"):
+        eol = b"\n"
+    else:
+        return None
+    end = raw.find(eol + eol)
     if end < 0:
         return None
-    crlf = raw.count(b"\r\n")
-    if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:
-        return None
     starts = 0
-    for line in raw[:end].split(b"\r\n"):
+    for line in raw[:end].split(eol):
         if _HEADER_START.match(line):
             starts += 1
         elif not starts or line[:1] not in (b" ", b"\t"):
@@ -406,7 +414,7 @@ def _body_offset(raw: bytes, parsed: Message) -> int | None:
         return None
     if parsed.get_content_maintype() == "multipart" and not parsed.get_boundary():
         return None
-    return end + 4
+    return end + 2 * len(eol)
 
 
 def _drop_headers(msg: Message, lowered: frozenset[str]) -> None:

@@ -87,7 +87,11 @@ def with_return_path(raw: bytes, mail_from: str | None) -> bytes:
     if _RETURN_PATH.search(raw[: end.start()] if end else raw[:65536]):
         return raw
     sender = (mail_from or "").strip("<>")
-    return b"Return-Path: <" + sender.encode("utf-8", "surrogateescape") + b">\r\n" + raw
+    # The message's own line end: a client that sent bare LF (smtplib sends bytes as given) keeps
+    # one line-end style throughout, which the list copy needs to keep the body as it came.
+    first = raw.find(b"\n")
+    eol = b"\n" if first > 0 and raw[first - 1 : first] != b"\r" else b"\r\n"
+    return b"Return-Path: <" + sender.encode("utf-8", "surrogateescape") + b">" + eol + raw
 
 
 class _Handler:
