@@ -16,10 +16,11 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from mailbot.config import InboundSmtpSettings
 from mailbot.mail.contracts import Ingest, IngestResult
+from mailbot.mail.smtp_data import read_data
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,47 @@ class _RememberedAddresses(SMTP):
         return found
 
 
-class _LenientSMTP(_RememberedAddresses):
+class _WholeData(SMTP):
+    """DATA read in a few large reads (mail/smtp_data.py) instead of aiosmtpd's await per line; the
+    rest of the command is aiosmtpd's: its checks, replies and handler call, in its order."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if self._decode_data or "DATA" not in self._handle_hooks:
+            await super().smtp_DATA(arg)  # configurations this listener does not use
+            return
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            section = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+        except asyncio.CancelledError:
+            log.info("Connection lost during DATA")
+            self._writer.close()
+            raise
+        if section.refusal is not None:
+            await self.push(section.refusal)
+            self._set_post_data_state()
+            return
+        self.envelope.content = self.envelope.original_content = section.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+
+class _LenientSMTP(_WholeData, _RememberedAddresses):
     line_length_limit = LENIENT_LINE_LIMIT
 
 
-class _LenientLMTP(_RememberedAddresses, LMTP):
+class _LenientLMTP(_WholeData, _RememberedAddresses, LMTP):
     line_length_limit = LENIENT_LINE_LIMIT
 
 
