@@ -24,9 +24,32 @@ class _Lenient(SMTP):
     line_length_limit = 1 << 20  # as mailbot's listener: real mail has long lines
 
 
+class _WholeData(_Lenient):
+    """DATA read with one `readuntil` of the whole message instead of aiosmtpd's await per line,
+    as mailbot's listener reads it (a floor's version: no size or line limits, which the bench's
+    posts never reach)."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        data = await self._reader.readuntil(b"\r\n.\r\n")
+        data = data[:-3]
+        if data[:1] == b".":
+            data = data[1:]
+        self.envelope.content = self.envelope.original_content = data.replace(b"\r\n.", b"\r\n")
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+
 class _Controller(Controller):
+    whole_data = False
+
     def factory(self) -> SMTP:
-        return _Lenient(self.handler, **self.SMTP_kwargs)
+        return (_WholeData if self.whole_data else _Lenient)(self.handler, **self.SMTP_kwargs)
 
 
 def main(argv: list[str]) -> None:
@@ -53,10 +76,12 @@ def main(argv: list[str]) -> None:
     serve(Handler())
 
 
-def serve(handler: object) -> None:
-    """Listen on a free loopback port with `handler`, print the port for the bench, run until killed."""
+def serve(handler: object, whole_data: bool = False) -> None:
+    """Listen on a free loopback port with `handler`, print the port for the bench, run until killed.
+    `whole_data`: read each message's DATA in one read (mailbot's way) rather than aiosmtpd's."""
     port = free_port()
     controller = _Controller(handler, hostname="127.0.0.1", port=port)
+    controller.whole_data = whole_data
     controller.start()
     print(port, flush=True)
     threading.Event().wait()  # until the bench kills us

@@ -6,9 +6,11 @@ promises need and nothing else: the duplicate probe, the sender's member row, th
 the message, the outbox row, its recipients copied from the members table and their first attempt
 counted (one commit, before the sending); the outcome after it (one commit). No mailbot code
 runs per post: the schema is made by mailbot's migrations before the port is printed.
-Run as `python -m bench.peer_floor_promised SINK_PORT DB_PATH MEMBERS [overlap]`; prints the port.
+Run as `python -m bench.peer_floor_promised SINK_PORT DB_PATH MEMBERS [overlap|lean]`; prints the port.
 With `overlap` the post gets its 250 after the first commit, as in mailbot, and a sender thread sends
-and records the outcome of up to 8 posts per commit while the listener takes the next posts.
+and records the outcome of up to 8 posts per commit while the listener takes the next posts. `lean` is
+`overlap` done the leanest way these parts allow: each message's DATA in one read, and every statement
+compiled once and run on the SQLite driver (LeanPromisedStore).
 """
 
 from __future__ import annotations
@@ -140,7 +142,8 @@ def store_promised(conn: Connection, cid: int, raw: bytes, source: str) -> int:
 
 def main(argv: list[str]) -> None:
     sink_port, db_path, members = int(argv[0]), argv[1], int(argv[2])
-    overlap = argv[3:] == ["overlap"]
+    mode = argv[3] if len(argv) > 3 else ""
+    overlap, lean = mode in ("overlap", "lean"), mode == "lean"
     engine, cid = promised_engine(db_path, members)
     sender = PipeliningClient("127.0.0.1", sink_port, helo="floor.example.org")
     conn = engine.connect()  # one connection, as one listener loop would hold
@@ -154,6 +157,7 @@ def main(argv: list[str]) -> None:
     def deliver() -> None:
         """The overlapped variant's sender: what is queued (up to ROUND posts) is sent, then recorded."""
         out = engine.connect()
+        lean_out = LeanPromisedStore(engine, cid) if lean else None
         while True:
             batch = [jobs.get()]
             while len(batch) < ROUND:
@@ -163,16 +167,23 @@ def main(argv: list[str]) -> None:
                     break
             for _box, rcpts, raw in batch:
                 send(rcpts, raw)
+            if lean_out is not None:
+                lean_out.record([box for box, _, _ in batch])
+                continue
             at = datetime.now(UTC)
             with out.begin():
                 out.execute(RECORD, [{"box": box, "at": at} for box, _, _ in batch])
 
     if overlap:
         threading.Thread(target=deliver, daemon=True).start()
+    lean_in = LeanPromisedStore(engine, cid) if lean else None
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             raw = envelope.original_content or envelope.content
+            if lean_in is not None:
+                jobs.put((*lean_in.store_and_claim(raw, "smtp"), raw))
+                return "250 OK"
             with conn.begin():
                 box = store_promised(conn, cid, raw, "smtp")
                 # The first attempt is counted in the same commit (one commit fewer than mailbot,
@@ -186,11 +197,8 @@ def main(argv: list[str]) -> None:
                 conn.execute(RECORD, {"box": box, "at": datetime.now(UTC)})
             return "250 OK"
 
-    serve(Handler())
+    serve(Handler(), whole_data=lean)
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
 
 
 def _on_driver(stmt: Any, dialect: Any) -> tuple[str, list[tuple[str, Any, Any]]]:
@@ -229,6 +237,8 @@ class LeanPromisedStore:
             "message": _on_driver(_with_values(MESSAGES, message_cols, MESSAGES.c.id), d),
             "outbox": _on_driver(_with_values(OUTBOX, outbox_cols, OUTBOX.c.id), d),
             "recipients": _on_driver(COPY_MEMBERS, d),
+            "claim": _on_driver(CLAIM, d),
+            "record": _on_driver(RECORD, d),
         }
 
     def _run(self, form: str, values: dict[str, Any]) -> Any:
@@ -237,6 +247,11 @@ class LeanPromisedStore:
         return self.cur.execute(sql, args)
 
     def store(self, raw: bytes, source: str) -> int:
+        return self.store_and_claim(raw, source, claim=False)[0]
+
+    def store_and_claim(self, raw: bytes, source: str, claim: bool = True) -> tuple[int, list[str]]:
+        """As `store`, and with `claim` the first attempt of every recipient counted in the same
+        commit (the peer floor's CLAIM); returns the outbox id and the recipients' addresses."""
         parsed = mailparser.parse_from_bytes(raw)
         mid = (parsed.message_id or "").strip("<> ")
         frm = parsed.from_[0][1].lower() if parsed.from_ else ""
@@ -262,11 +277,24 @@ class LeanPromisedStore:
                 "mail_from": "km-it-bounces@example.org", "data": raw, "created_at": at,
             }).fetchone()[0]  # fmt: skip
             self._run("recipients", {"box": box, "now": at, "cid": cid, "sender": frm})
+            rcpts = [row[0] for row in self._run("claim", {"box": box}).fetchall()] if claim else []
         except BaseException:
             self.cur.execute("ROLLBACK")
             raise
         self.cur.execute("COMMIT")
-        return int(box)
+        return int(box), rcpts
+
+    def record(self, boxes: list[int]) -> None:
+        """The outcome of `boxes`' copies, all sent, in one commit (the peer floor's RECORD)."""
+        at = datetime.now(UTC)
+        self.cur.execute("BEGIN IMMEDIATE")
+        for box in boxes:
+            self._run("record", {"box": box, "at": at})
+        self.cur.execute("COMMIT")
 
     def close(self) -> None:
         self.dbapi_conn.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
