@@ -1,7 +1,8 @@
 """The DATA section of an SMTP/LMTP transaction, read in a few large reads rather than a line at a time.
 
 aiosmtpd awaits each line of a message separately; on a 5 KB post that was about a tenth of the
-listener process's work. The result is what aiosmtpd's own loop gives (pinned by a test against it).
+`mailbot run` process's instructions. The result is what aiosmtpd's own loop gives (pinned by a test
+against it).
 """
 
 from __future__ import annotations
@@ -20,16 +21,11 @@ class DataSection:
     refusal: str | None = None  # the reply when the section is refused (content is then empty)
 
 
-def _first_long_line(data: bytes, line_limit: int) -> int | None:
-    """Offset of the first line longer than `line_limit` with its CRLF (aiosmtpd's rule), or None."""
+def _has_long_line(data: bytes, line_limit: int) -> bool:
+    """Whether a line of `data` is longer than `line_limit` with its CRLF (aiosmtpd's rule)."""
     if len(data) + 2 <= line_limit:
-        return None  # no line can be longer than the whole
-    at = 0
-    for line in data.split(b"\r\n"):
-        if len(line) + 2 > line_limit:
-            return at
-        at += len(line) + 2
-    return None
+        return False  # no line can be longer than the whole
+    return any(len(line) + 2 > line_limit for line in data.split(b"\r\n"))
 
 
 async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int) -> DataSection:
@@ -49,12 +45,12 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
             # Every end of the section ends in ".\r\n"; so do lines ending in a full stop, which are
             # told apart by the bytes before the dot.
             chunk = await reader.readuntil(_DOT_LINE)
-            at_end = (before + chunk)[-5:-3] == b"\r\n"
+            at_end = (before + chunk[-5:])[-5:-3] == b"\r\n"
         except asyncio.LimitOverrunError as exc:
             # No ".\r\n" within the reader's limit: take what cannot hold one whole, keep the rest.
             chunk = await reader.readexactly(exc.consumed)
             at_end = False
-        before = (before + chunk)[-2:]
+        before = (before + chunk[-2:])[-2:]
         if at_end:
             chunk = chunk[: -len(_DOT_LINE)]
         size += len(chunk)
@@ -64,15 +60,14 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
                 # aiosmtpd keeps whichever refusal it met first; a long line among what came before
                 # is taken as met first (when one message passes both limits, the two may name
                 # different ones: both refuse it for good).
-                long_before = _first_long_line(b"".join(chunks), line_limit) is not None
-                refusal = TOO_LONG if long_before else TOO_MUCH
+                refusal = TOO_LONG if _has_long_line(b"".join(chunks), line_limit) else TOO_MUCH
                 chunks = []  # what is refused is not kept in memory
         if at_end:
             break
     if refusal is not None:
         return DataSection(b"", refusal)
     data = b"".join(chunks)
-    if _first_long_line(data, line_limit) is not None:
+    if _has_long_line(data, line_limit):
         return DataSection(b"", TOO_LONG)
     # RFC 5321 4.5.2: a line starting with a dot had one added by the client.
     if data[:1] == b".":
