@@ -40,6 +40,7 @@ from bench.peer_floor import serve
 from bench.pipelining import PipeliningClient, wire
 from mailbot.knowledge.models import ThreadRef
 from mailbot.store.db import upgrade
+from mailbot.store.direct import insert_values, sqlite_form
 from mailbot.store.models import Community, Member, Message, Outbox, OutboxRecipient
 from mailbot.store.sqlite_driver import dbapi as sqlite_dbapi
 
@@ -201,25 +202,11 @@ def main(argv: list[str]) -> None:
 
 
 
-def _on_driver(stmt: Any, dialect: Any) -> tuple[str, list[tuple[str, Any, Any]]]:
-    """`stmt` compiled once to SQLite's SQL, with each parameter's name, its column type's converter
-    and its constant value, in order: what SQLAlchemy does per execution, done once."""
-    compiled = stmt.compile(dialect=dialect)
-    order = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
-        order.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), bind.effective_value))
-    return str(compiled), order
-
-
-def _with_values(table: Table, names: tuple[str, ...], returning: Any = None) -> Any:
-    stmt = insert(table).values({n: bindparam(n, type_=table.c[n].type) for n in names})
-    return stmt.returning(returning) if returning is not None else stmt
-
-
 class LeanPromisedStore:
     """`store_promised`'s statements and commit, each compiled once by SQLAlchemy and run straight
-    on the SQLite driver's cursor: the leanest way these parts can keep the promises."""
+    on the SQLite driver's cursor: the leanest way these parts can keep the promises. Compiled with
+    mailbot's `direct.sqlite_form` (once, at start; it refuses a statement that would need values
+    SQLAlchemy fills in); each post's values are converted here, with no mailbot code."""
 
     def __init__(self, engine: Engine, cid: int) -> None:
         self.cid = cid
@@ -231,14 +218,14 @@ class LeanPromisedStore:
                         "status", "reason", "member_id", "thread_id", "body_text", "defects")  # fmt: skip
         outbox_cols = ("community_id", "source_message_id", "kind", "verp", "mail_from", "data", "created_at")
         self.forms = {
-            "duplicate": _on_driver(DUPLICATE, d),
-            "member": _on_driver(MEMBER, d),
-            "ref": _on_driver(_with_values(REFS, ("community_id", "message_id", "parent_id", "seen")), d),
-            "message": _on_driver(_with_values(MESSAGES, message_cols, MESSAGES.c.id), d),
-            "outbox": _on_driver(_with_values(OUTBOX, outbox_cols, OUTBOX.c.id), d),
-            "recipients": _on_driver(COPY_MEMBERS, d),
-            "claim": _on_driver(CLAIM, d),
-            "record": _on_driver(RECORD, d),
+            "duplicate": sqlite_form(DUPLICATE, d),
+            "member": sqlite_form(MEMBER, d),
+            "ref": sqlite_form(insert_values(REFS, ("community_id", "message_id", "parent_id", "seen")), d),
+            "message": sqlite_form(insert_values(MESSAGES, message_cols, "id"), d),
+            "outbox": sqlite_form(insert_values(OUTBOX, outbox_cols, "id"), d),
+            "recipients": sqlite_form(COPY_MEMBERS, d),
+            "claim": sqlite_form(CLAIM, d),
+            "record": sqlite_form(RECORD, d),
         }
 
     def _run(self, form: str, values: dict[str, Any]) -> Any:

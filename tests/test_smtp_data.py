@@ -137,3 +137,24 @@ def test_a_large_message_reads_as_aiosmtpd_reads_it(lenient: tuple[_Server, _Ser
     got_ours, got_theirs = _exchange(ours, pieces), _exchange(theirs, pieces)
     assert got_ours == got_theirs
     assert got_ours[0].startswith(b"250") and len(got_ours[1][0]) == len(wire) - 3 - 16_000 // 7 - 1
+
+
+def test_a_connection_dropped_mid_data_hands_nothing_on_and_the_listener_serves_on(
+    small: tuple[_Server, _Server],
+) -> None:
+    """A client that vanishes inside DATA (a phone losing signal) leaves no message behind, gets no
+    250 (so its MTA would retry), and the listener goes on taking the next client's mail."""
+    for server in small:
+        before = len(server.recorder.contents)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()
+            for command in (b"HELO phone.example.org", b"MAIL FROM:<a@example.org>", b"RCPT TO:<km@example.org>", b"DATA"):
+                sock.sendall(command + b"\r\n")
+                answer = reader.readline()
+            assert answer.startswith(b"354")
+            sock.sendall(b"Subject: half\r\n\r\nthe first line, then nothing")
+        time.sleep(0.2)
+        assert server.recorder.contents[before:] == []
+        replies, handed_on = _exchange(server, [b"Subject: whole\r\n\r\nbody\r\n.\r\n"])
+        assert replies.startswith(b"250") and handed_on == [b"Subject: whole\r\n\r\nbody\r\n"]

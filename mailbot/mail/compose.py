@@ -19,6 +19,7 @@ from email.message import EmailMessage, Message
 from email.utils import formataddr, formatdate, getaddresses
 
 from mailbot.config import CommunitySettings
+from mailbot.mail.parse import HEADER_LINE
 
 # Reply and forward markers seen from Outlook/Gmail/phones in the languages our members use.
 REPLY_PREFIXES: tuple[str, ...] = (
@@ -365,23 +366,16 @@ def list_copy(
         if "MIME-Version" not in msg:
             msg["MIME-Version"] = "1.0"
         return _flatten_compat32(msg)
-    body_at = None if original_raw is None else _body_offset(original_raw, original)
-    if original_raw is None or body_at is None:
+    if original_raw is None or (body_at := _body_offset(original_raw, original)) is None:
         return _flatten_compat32(msg)
     # Only the headers changed: write them as the generator would, then the body's own bytes
     # (regenerating the body cost more than the rest of the copy on mail with attachments).
-    pol = _FLATTEN_POLICY
-    head = b"".join(pol.fold_binary(name, value) for name, value in msg.raw_items())
-    if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
-        head = _EOL.sub(b"\r\n", head)  # as _flatten_compat32 leaves it
+    head = _crlf(b"".join(_FLATTEN_POLICY.fold_binary(name, value) for name, value in msg.raw_items()))
     body = original_raw[body_at:]
     if b"\r" not in original_raw:
         body = body.replace(b"\n", b"\r\n")  # bare LF throughout (smtplib sends bytes as given): SMTP wants CRLF
     return head + b"\r\n" + body
 
-
-# A header's first line as the stdlib parser reads one: a non-empty name of printable ASCII but ':'.
-_HEADER_START = re.compile(rb"[!-9;-~]+:")
 
 
 def _body_offset(raw: bytes, parsed: Message) -> int | None:
@@ -406,7 +400,7 @@ def _body_offset(raw: bytes, parsed: Message) -> int | None:
         return None
     starts = 0
     for line in raw[:end].split(eol):
-        if _HEADER_START.match(line):
+        if HEADER_LINE.match(line):
             starts += 1
         elif not starts or line[:1] not in (b" ", b"\t"):
             return None
@@ -495,11 +489,16 @@ def _flatten_compat32(msg: Message) -> bytes:
     pol = _FLATTEN_POLICY
     buf = io.BytesIO()
     _VerbatimGenerator(buf, mangle_from_=False, policy=pol).flatten(msg, unixfrom=False)
-    out = buf.getvalue()
     # Unparseable multiparts are written back verbatim, possibly with bare LF: SMTP wants CRLF.
-    if out.count(b"\n") != out.count(b"\r\n") or out.count(b"\r") != out.count(b"\r\n"):
-        out = _EOL.sub(b"\r\n", out)
-    return out
+    return _crlf(buf.getvalue())
+
+
+def _crlf(data: bytes) -> bytes:
+    """`data` with every line end CRLF (copied only when some is not)."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        return _EOL.sub(b"\r\n", data)
+    return data
 
 
 # cte_type 7bit: bodies go out as quoted-printable/base64, safe through any relay.

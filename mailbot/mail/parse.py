@@ -498,7 +498,8 @@ def _read_parts(root: email.message.Message, notes: list[str]) -> _Body:
     return body
 
 
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+# A header's first line as the stdlib parser reads one: a non-empty name of printable ASCII but ':'.
+HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
@@ -514,7 +515,7 @@ def _repair_header_block(raw: bytes) -> bytes | None:
     out: list[bytes] = []
     for i in range(0, len(lines), 2):
         line, sep = lines[i], lines[i + 1] if i + 1 < len(lines) else b"\n"
-        if _HEADER_LINE.match(line) or line[:1] in (b" ", b"\t"):
+        if HEADER_LINE.match(line) or line[:1] in (b" ", b"\t"):
             out.append(line + sep)
         elif out and line.strip():
             out.append(b" " + line + sep)
