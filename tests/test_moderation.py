@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -110,6 +110,9 @@ def test_first_post_of_new_member_held_when_community_asks(db_url, tmp_path, mon
 
 
 def test_cli_held_list_and_approve(bot: Bot, tmp_path, capsys) -> None:
+    # The CLI reads the system clock, so the post is held "now": at the fixture's fixed date the
+    # item would have expired (14 days) by the time the suite runs, and approval would be refused.
+    bot.clock.set(datetime.now(UTC))
     bot.post("guest@example.com", "From the CLI", "text")
     cfg = tmp_path / "c.toml"
     cfg.write_text(
