@@ -27,7 +27,7 @@ from mailbot.knowledge.topics import TopicError, load_topics
 from mailbot.mail.contracts import IngestResult
 from mailbot.mail.identity import match_address
 from mailbot.mail.imap import ImapSource
-from mailbot.mail.inbound_smtp import InboundSmtpServer
+from mailbot.mail.inbound_smtp import INLINE_MAX_BYTES, InboundSmtpServer
 from mailbot.mail.smtp import Sender, make_sender
 from mailbot.moderation.facts import moderation_facts_hook
 from mailbot.pipeline import Pipeline
@@ -114,7 +114,12 @@ class App:
             # RCPT for any of our addresses (group, -request, -bounces+TOKEN, -owner, +tag).
             return match_address(address, self.settings.communities) is not None
 
-        return InboundSmtpServer(self.settings.inbound_smtp, self.ingest, accept_rcpt=accept)
+        # SQLite has one writer, so ingest in workers only queued behind it: small messages are
+        # stored on the listener's thread, saving the hand-off. PostgreSQL stores several at once.
+        inline = 0 if self.engine.dialect.name == "postgresql" else INLINE_MAX_BYTES
+        return InboundSmtpServer(
+            self.settings.inbound_smtp, self.ingest, accept_rcpt=accept, inline_max_bytes=inline
+        )
 
     def run_once(self) -> dict[str, int]:
         """Drain every inbox, run scheduled jobs that are due, deliver everything due (for cron).

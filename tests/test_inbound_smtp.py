@@ -11,7 +11,7 @@ import pytest
 
 from mailbot.config import InboundSmtpSettings
 from mailbot.mail.contracts import IngestResult
-from mailbot.mail.inbound_smtp import InboundSmtpServer, with_return_path
+from mailbot.mail.inbound_smtp import INLINE_MAX_BYTES, InboundSmtpServer, with_return_path
 
 LIST = "km-it@localhost"
 MSG = (
@@ -27,19 +27,21 @@ class Ingest:
         self.calls: list[dict[str, object]] = []
         self.fail = False
         self.gate: threading.Event | None = None  # when set, ingest waits for it (a slow commit)
+        self.gate_over = 0  # ...only for messages larger than this
         self.entered = threading.Event()
 
     def __call__(
         self, raw: bytes, *, source: str, source_ref: str, envelope_to: Sequence[str] = ()
     ) -> IngestResult:
         self.entered.set()
-        if self.gate is not None:
+        if self.gate is not None and len(raw) > self.gate_over:
             assert self.gate.wait(10)
         if self.fail:
             raise ConnectionError("database unreachable")
         self.calls.append(
-            {"raw": raw, "source": source, "ref": source_ref, "to": list(envelope_to)}
-        )
+            {"raw": raw, "source": source, "ref": source_ref, "to": list(envelope_to),
+             "thread": threading.current_thread().name}
+        )  # fmt: skip
         return IngestResult("processed", len(self.calls), "post", None)
 
 
@@ -78,8 +80,13 @@ def test_return_path_ends_its_line_as_the_message_does(eol: bytes) -> None:
     assert with_return_path(message, "") == b"Return-Path: <>" + eol + message
 
 
-def test_250_only_after_ingest_returned(start_server, ingest: Ingest) -> None:
-    server = start_server()
+# Both ways a message is stored: in a worker thread, and on the listener's own thread (inline).
+MODES = pytest.mark.parametrize("inline_max_bytes", [0, 1_000_000], ids=["worker", "inline"])
+
+
+@MODES
+def test_250_only_after_ingest_returned(start_server, ingest: Ingest, inline_max_bytes: int) -> None:
+    server = start_server(inline_max_bytes=inline_max_bytes)
     assert server.port > 0
     ingest.gate = threading.Event()
     outcome: dict[str, object] = {}
@@ -102,8 +109,9 @@ def test_250_only_after_ingest_returned(start_server, ingest: Ingest) -> None:
     assert str(call["ref"]).startswith("smtp:127.0.0.1:")
 
 
-def test_451_when_ingest_raises_then_retry_succeeds(start_server, ingest: Ingest) -> None:
-    server = start_server()
+@MODES
+def test_451_when_ingest_raises_then_retry_succeeds(start_server, ingest: Ingest, inline_max_bytes: int) -> None:
+    server = start_server(inline_max_bytes=inline_max_bytes)
     ingest.fail = True
     with (
         smtplib.SMTP(server.host, server.port, timeout=10) as c,
@@ -116,6 +124,50 @@ def test_451_when_ingest_raises_then_retry_succeeds(start_server, ingest: Ingest
     with smtplib.SMTP(server.host, server.port, timeout=10) as c:
         assert c.sendmail("somchai@example.org", [LIST], MSG) == {}
     assert len(ingest.calls) == 1
+
+
+def test_inline_stores_small_messages_on_the_listener_and_a_large_one_holds_up_no_one(
+    start_server, ingest: Ingest
+) -> None:
+    """With inline ingest, a small message is stored on the listener's thread (no hand-off), and a
+    message over the limit in a worker: while a large post is still being stored, another member's
+    small post is taken and answered."""
+    server = start_server(inline_max_bytes=64 * 1024)
+    big = MSG + b"x" * 100 + b"\r\n" + (b"y" * 76 + b"\r\n") * 1000  # about 78 KB
+    ingest.gate, ingest.gate_over = threading.Event(), 64 * 1024
+    outcome: dict[str, object] = {}
+
+    def send_big() -> None:
+        with smtplib.SMTP(server.host, server.port, timeout=10) as c:
+            outcome["big"] = c.sendmail("somchai@example.org", [LIST], big)
+
+    client = threading.Thread(target=send_big)
+    client.start()
+    assert ingest.entered.wait(5)  # the large post is being stored (and waits on the gate)
+    try:
+        with smtplib.SMTP(server.host, server.port, timeout=5) as c:
+            assert c.sendmail("suda@example.org", [LIST], MSG) == {}
+    finally:
+        ingest.gate.set()
+    client.join(timeout=5)
+    assert outcome["big"] == {}
+    small, large = ingest.calls
+    assert len(small["raw"]) < 64 * 1024 < len(large["raw"])  # type: ignore[arg-type]
+    assert not str(small["thread"]).startswith("inbound-smtp")  # the listener's own thread
+    assert str(large["thread"]).startswith("inbound-smtp")  # a worker
+
+
+def test_app_stores_inline_on_sqlite_only(db_url: str, tmp_path) -> None:
+    """SQLite's one writer serialises ingests anyway: there small messages are stored on the
+    listener's thread; PostgreSQL stores several at once, so every message goes to a worker."""
+    from tests.helpers import make_app, settings_for
+
+    app = make_app(settings_for(db_url, tmp_path))
+    try:
+        server = app.inbound_server()
+        assert server.inline_max_bytes == (0 if db_url.startswith("postgresql") else INLINE_MAX_BYTES)
+    finally:
+        app.engine.dispose()
 
 
 def test_unknown_recipient_550(start_server, ingest: Ingest) -> None:

@@ -1,6 +1,8 @@
 """SMTP/LMTP inbound (aiosmtpd): an MTA hands us mail; we answer 250 only after the pipeline committed it.
 
 A failing ingest (database down) answers 451 so the sending MTA keeps the message and retries.
+Small messages may be stored on the listener's own thread (`inline_max_bytes`; SQLite, whose one
+writer serialises ingests anyway), larger ones and every message on PostgreSQL in worker threads.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 # and let the parser record a defect than bounce a member's post.
 LENIENT_LINE_LIMIT = 64 * 1024
 INGEST_WORKERS = 4  # ingest is blocking SQLAlchemy; this caps concurrent database writers
+# Largest message stored on the listener's thread when inline ingest is on: a few milliseconds of
+# work, so other sessions wait at most that long for their next reply (a 30 MB post would take
+# seconds and goes to a worker).
+INLINE_MAX_BYTES = 256 * 1024
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -138,11 +144,13 @@ class _Handler:
         accept_rcpt: Callable[[str], bool] | None,
         lmtp: bool,
         executor: ThreadPoolExecutor,
+        inline_max_bytes: int = 0,
     ) -> None:
         self.ingest = ingest
         self.accept_rcpt = accept_rcpt
         self.lmtp = lmtp
         self.executor = executor
+        self.inline_max_bytes = inline_max_bytes
 
     async def handle_RCPT(
         self,
@@ -176,9 +184,14 @@ class _Handler:
         rcpts = tuple(envelope.rcpt_tos)
         call = partial(self.ingest, raw, source="smtp", source_ref=ref, envelope_to=rcpts)
         try:
-            result: IngestResult = await asyncio.get_running_loop().run_in_executor(
-                self.executor, call
-            )
+            if len(raw) <= self.inline_max_bytes:
+                # On this thread, blocking the loop for the commit: handing each message to a
+                # worker and its result back cost 7% of a post's CPU (two thread switches and the
+                # futures between them; BENCHMARKS.md, fourteenth pass), and on SQLite the
+                # workers would only queue behind its one writer anyway.
+                result: IngestResult = call()
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, call)
         except Exception:
             # Nothing was stored: a 4xx makes the sending MTA keep the message and retry.
             log.exception("inbound-smtp: ingest failed for %s; answering 451", ref)
@@ -220,7 +233,9 @@ class InboundSmtpServer:
     """aiosmtpd server in its own thread; `start()` returns once it accepts connections.
 
     `accept_rcpt` answers RCPT TO (unknown addresses get 550): fast and non-blocking, it runs on
-    the server's event loop."""
+    the server's event loop. `inline_max_bytes` > 0: messages up to that size are ingested on the
+    loop's thread (while one is stored, other sessions wait for their next reply); larger ones, and
+    all with 0, in worker threads."""
 
     def __init__(
         self,
@@ -228,10 +243,12 @@ class InboundSmtpServer:
         ingest: Ingest,
         *,
         accept_rcpt: Callable[[str], bool] | None = None,
+        inline_max_bytes: int = 0,
     ) -> None:
         self.settings = settings
         self.ingest = ingest
         self.accept_rcpt = accept_rcpt
+        self.inline_max_bytes = inline_max_bytes
         self._controller: _Controller | None = None
         self._executor: ThreadPoolExecutor | None = None
 
@@ -250,7 +267,7 @@ class InboundSmtpServer:
             return
         s = self.settings
         self._executor = ThreadPoolExecutor(INGEST_WORKERS, thread_name_prefix="inbound-smtp")
-        handler = _Handler(self.ingest, self.accept_rcpt, s.lmtp, self._executor)
+        handler = _Handler(self.ingest, self.accept_rcpt, s.lmtp, self._executor, self.inline_max_bytes)
         controller = _Controller(
             handler,
             lmtp=s.lmtp,
