@@ -47,6 +47,8 @@ def machine() -> dict[str, object]:
         "cpu": cpu,
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),
+        # Two builds of one version differ in speed; mailbot, its floors and Mailman all run on this one.
+        "python_executable": os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable),
         "kernel": platform.release(),
         "sqlite": describe(),  # which SQLite library every SQLite figure ran on
         "commit": commit + ("+uncommitted" if dirty else ""),
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     path = bench.report.save(Path(args.results))
     m = bench.report.machine
     print()
-    print(f"{m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, {m['sqlite']}, commit {m['commit']}")
+    print(f"{m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']} ({m['python_executable']}), "
+          f"{m['sqlite']}, commit {m['commit']}")
     print(f"load average at start {m['loadavg_at_start']}, at end {m['loadavg_at_end']}")
     print(table(bench.report))
     print(f"\nresults: {path} ({m['total_seconds']} s)")

@@ -24,8 +24,11 @@ from types import MappingProxyType
 from mailparser.dates import parse_mail_date
 from mailparser.utils import get_addresses
 
+from mailbot.mail import boundaries
 from mailbot.mail.charsets import decode_bytes
 from mailbot.mail.quotes import split_reply
+
+boundaries.install()  # multipart boundaries without a regular expression compiled per message
 
 MAX_DEPTH = 20  # MIME nesting levels read; deeper parts are skipped with a defect
 MAX_PARTS = 500  # MIME parts read per message
