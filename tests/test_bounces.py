@@ -477,3 +477,20 @@ def test_headers_without_encoded_words_read_as_the_full_decode_reads_them() -> N
             assert _decode_header_value(value) == want, (label, value)
             compared += 1
     assert compared > 1_000
+
+
+def test_every_from_in_the_corpus_reads_alike_from_memory_and_afresh() -> None:
+    """The bounce cues remember how each From was read (the same ones come on post after post):
+    over every message of the shared corpus, read twice from memory and once afresh, the same."""
+    bounces._read_from.cache_clear()
+    seen = 0
+    for label, raw in iter_corpus_raw():
+        msg = email.message_from_bytes(raw)
+        try:
+            text = bounces._header(msg, "from")
+        except Exception:  # noqa: BLE001 - a header the cues read as empty
+            continue
+        fresh = bounces._read_from.__wrapped__(text)
+        assert bounces._from(msg) == fresh == bounces._from(msg), label
+        seen += 1
+    assert seen > 2000 and bounces._read_from.cache_info().hits >= seen
