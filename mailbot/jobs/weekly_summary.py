@@ -200,22 +200,26 @@ def _trend(session: Session, cid: int, p: Period, weeks: int, fig: Figures) -> N
             Thread.community_id == cid, Thread.created_at >= lo, Thread.created_at < hi
         )
     ).one()
-    m_cols = [func.count(bucket(Message.received_at, a, b, case((Message.kind == "answer", Message.id))))
-              for a, b in bounds]  # fmt: skip
-    m_cols += [func.count(distinct(bucket(Message.received_at, a, b, Message.member_id))) for a, b in bounds]
-    m_row = session.execute(
-        select(*m_cols).where(
-            Message.community_id == cid,
-            Message.received_at >= lo,
-            Message.received_at < hi,
-            Message.kind.in_(POST_KINDS),
-            Message.status == "processed",
-        )
-    ).one()
+    # Each message's week is one CASE over the sorted bounds, so the rows are grouped once; a
+    # count(DISTINCT CASE ...) per week read every row 2 x weeks times (0.75 s at 1,000,000 on SQLite).
+    week = case(*[(Message.received_at < b, i) for i, (_a, b) in enumerate(bounds)], else_=None)
+    rows = select(week.label("week"), Message.kind, Message.member_id).where(
+        Message.community_id == cid,
+        Message.received_at >= lo,
+        Message.received_at < hi,
+        Message.kind.in_(POST_KINDS),
+        Message.status == "processed",
+    ).subquery()
+    answers, posters = [0] * weeks, [0] * weeks
+    for i, n_answers, n_posters in session.execute(
+        select(rows.c.week, func.count(case((rows.c.kind == "answer", 1))), func.count(distinct(rows.c.member_id)))
+        .group_by(rows.c.week)
+    ):
+        answers[i], posters[i] = int(n_answers), int(n_posters)
     fig.trend = {
         "questions": [int(v) for v in q_row],
-        "answers": [int(v) for v in m_row[:weeks]],
-        "posters": [int(v) for v in m_row[weeks:]],
+        "answers": answers,
+        "posters": posters,
     }
 
 
