@@ -100,8 +100,9 @@ class Message(Base):
         Index("ix_messages_community_msgid", "community_id", "message_id"),
         Index("ix_messages_hash", "content_hash"),
         Index("ix_messages_status", "status"),
-        # Time ranges of a community's messages; the trailing columns make it covering for the
-        # weekly summary and the digests (read from the index alone, not 1,000,000 table rows).
+        # Time ranges of a community's messages. The trailing columns let the weekly summary count
+        # from the index alone (not one table-row read per message) and the digests filter on kind
+        # and status before reading a row.
         Index("ix_messages_participation", "community_id", "received_at", "kind", "status", "member_id"),
         # Per-sender rate limits and "first post of a member" look-ups (moderation facts).
         Index("ix_messages_sender_recent", "community_id", "from_email", "address_role", "received_at"),
