@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+from bench import mailman
 from bench.context import Bench
 from bench.report import table
 from bench.servers import REPO, Servers
@@ -48,7 +49,7 @@ def machine() -> dict[str, object]:
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),
         # Two builds of one version differ in speed; mailbot, its floors and Mailman all run on this one.
-        "python_executable": os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable),
+        "python_executable": mailman.interpreter(),
         "kernel": platform.release(),
         "sqlite": describe(),  # which SQLite library every SQLite figure ran on
         "commit": commit + ("+uncommitted" if dirty else ""),

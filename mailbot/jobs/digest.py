@@ -19,7 +19,8 @@ from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Thread
 from mailbot.mail.compose import base_subject
-from mailbot.store.models import POST_KINDS, Community, Message
+from mailbot.store.models import Community, Message
+from mailbot.store.queries import posts_between
 
 JOBS = {"daily-digest": "daily", "weekly-digest": "weekly"}
 MAX_MESSAGES = 500  # a digest is a reading list, not an archive export
@@ -44,13 +45,7 @@ def threads(session: Session, community: CommunitySettings, cid: int, period: Pe
     rows = session.execute(
         select(Message.id, Message.thread_id, Message.subject, Message.from_name, Message.from_email,
                Message.received_at, Message.body_text, Message.kind)  # fmt: skip
-        .where(
-            Message.community_id == cid,
-            Message.received_at >= period.start,
-            Message.received_at < period.end,
-            Message.kind.in_(POST_KINDS),
-            Message.status == "processed",
-        )
+        .where(posts_between(cid, period.start, period.end))
         .order_by(Message.received_at, Message.id)
         .limit(MAX_MESSAGES)
     ).all()

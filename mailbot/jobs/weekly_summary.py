@@ -22,7 +22,8 @@ from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Answer, KbEntry, Thread
 from mailbot.render import Rendered, community_context
-from mailbot.store.models import POST_KINDS, Community, Member, Message
+from mailbot.store.models import Community, Member, Message
+from mailbot.store.queries import posts_between
 
 JOB = "weekly-summary"
 CHART_CID = "trend-chart"
@@ -136,14 +137,7 @@ def _entries(session: Session, cid: int, p: Period, fig: Figures) -> None:
 
 
 def _posting(session: Session, cid: int, p: Period, fig: Figures) -> None:
-    in_week = and_(
-        Message.community_id == cid,
-        Message.received_at >= p.start,
-        Message.received_at < p.end,
-        Message.kind.in_(POST_KINDS),
-        Message.status == "processed",
-        Message.member_id.is_not(None),
-    )
+    in_week = and_(posts_between(cid, p.start, p.end), Message.member_id.is_not(None))
     top = session.execute(
         select(Member.name, Member.email, Member.section, func.count(Message.id).label("n"))
         .join(Member, Member.id == Message.member_id)
@@ -172,44 +166,31 @@ def _posting(session: Session, cid: int, p: Period, fig: Figures) -> None:
         fig.members += count
     fig.sections.sort(key=lambda s: (-s["posters"], s["section"]))
     fig.posters = sum(posters.values())
-    fig.messages = (
-        session.scalar(
-            select(func.count(Message.id)).where(
-                Message.community_id == cid,
-                Message.received_at >= p.start,
-                Message.received_at < p.end,
-                Message.kind.in_(POST_KINDS),
-                Message.status == "processed",
-            )
-        )
-        or 0
-    )
+    fig.messages = session.scalar(select(func.count(Message.id)).where(posts_between(cid, p.start, p.end))) or 0
 
 
 def _trend(session: Session, cid: int, p: Period, weeks: int, fig: Figures) -> None:
-    """One scan per table over the whole trend window, bucketed with CASE (portable, indexed)."""
+    """One scan per table over the whole trend window, each row given its week once and grouped."""
     bounds = [(p.start - timedelta(days=7 * i), p.end - timedelta(days=7 * i)) for i in range(weeks)][::-1]
     fig.trend_weeks = [periods.week_key((b[0].astimezone(p.start.tzinfo)).date()) for b in bounds]
     lo, hi = bounds[0][0], bounds[-1][1]
 
-    def bucket(col: Any, lo_: datetime, hi_: datetime, value: Any) -> Any:
-        return case((and_(col >= lo_, col < hi_), value), else_=None)
+    def week_of(col: Any) -> Any:
+        # One CASE over the sorted ends: a count(CASE ...) per week instead read every row once per
+        # week, and count(DISTINCT CASE ...) made that 0.75 s at 1,000,000 messages on SQLite.
+        return case(*[(col < end, i) for i, (_start, end) in enumerate(bounds)], else_=None).label("week")
 
-    q_row = session.execute(
-        select(*[func.count(bucket(Thread.created_at, a, b, Thread.id)) for a, b in bounds]).where(
-            Thread.community_id == cid, Thread.created_at >= lo, Thread.created_at < hi
-        )
-    ).one()
-    # Each message's week is one CASE over the sorted bounds, so the rows are grouped once; a
-    # count(DISTINCT CASE ...) per week read every row 2 x weeks times (0.75 s at 1,000,000 on SQLite).
-    week = case(*[(Message.received_at < b, i) for i, (_a, b) in enumerate(bounds)], else_=None)
-    rows = select(week.label("week"), Message.kind, Message.member_id).where(
-        Message.community_id == cid,
-        Message.received_at >= lo,
-        Message.received_at < hi,
-        Message.kind.in_(POST_KINDS),
-        Message.status == "processed",
+    threads = select(week_of(Thread.created_at)).where(
+        Thread.community_id == cid, Thread.created_at >= lo, Thread.created_at < hi
     ).subquery()
+    questions = [0] * weeks
+    for i, n in session.execute(select(threads.c.week, func.count()).group_by(threads.c.week)):
+        questions[i] = int(n)
+    rows = (
+        select(week_of(Message.received_at), Message.kind, Message.member_id)
+        .where(posts_between(cid, lo, hi))
+        .subquery()
+    )
     answers, posters = [0] * weeks, [0] * weeks
     for i, n_answers, n_posters in session.execute(
         select(rows.c.week, func.count(case((rows.c.kind == "answer", 1))), func.count(distinct(rows.c.member_id)))
@@ -217,7 +198,7 @@ def _trend(session: Session, cid: int, p: Period, weeks: int, fig: Figures) -> N
     ):
         answers[i], posters[i] = int(n_answers), int(n_posters)
     fig.trend = {
-        "questions": [int(v) for v in q_row],
+        "questions": questions,
         "answers": answers,
         "posters": posters,
     }

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.clock import Clock
 from mailbot.config import CommunitySettings
-from mailbot.store.models import Community, ImapWatermark, Member, Message, OutboxRecipient
+from mailbot.store.models import (
+    POST_KINDS,
+    Community,
+    ImapWatermark,
+    Member,
+    Message,
+    OutboxRecipient,
+)
 
 
 def sync_communities(session: Session, communities: Sequence[CommunitySettings], clock: Clock) -> None:
@@ -25,6 +33,18 @@ def sync_communities(session: Session, communities: Sequence[CommunitySettings],
         else:
             row.name, row.address = c.display_name, c.address
     session.flush()
+
+
+def posts_between(community_id: int, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """A community's contributions (posts, questions, answers) handled and received in [start, end):
+    what the summaries and digests count. Its columns are ix_messages_participation's."""
+    return and_(
+        Message.community_id == community_id,
+        Message.received_at >= start,
+        Message.received_at < end,
+        Message.kind.in_(POST_KINDS),
+        Message.status == "processed",
+    )
 
 
 def community_row(session: Session, slug: str) -> Community:
