@@ -22,6 +22,7 @@ from mailbot.faults import checkpoint
 from mailbot.handlers import HANDLERS
 from mailbot.jobs import policy as schedule_policy
 from mailbot.jobs import start_scheduler
+from mailbot.knowledge.synonyms import SynonymError, load_synonyms
 from mailbot.knowledge.threads import thread_facts
 from mailbot.knowledge.topics import TopicError, load_topics
 from mailbot.mail.contracts import IngestResult
@@ -51,7 +52,7 @@ def routing_rules(settings: Settings) -> RuleChain:
 
 
 class StartupError(RuntimeError):
-    """A data file (rules, topics, templates, schedules) is invalid: the bot refuses to start."""
+    """A data file (rules, topics, synonyms, templates, schedules) is invalid: the bot refuses to start."""
 
 
 @dataclass(frozen=True)
@@ -196,13 +197,18 @@ class App:
 
     # -- `mailbot check` ------------------------------------------------------------------
     def data_checks(self) -> list[CheckResult]:
-        """Rules, topics, templates and schedules: data files validated before anything runs."""
+        """Rules, topics, synonyms, templates and schedules: data files validated before anything runs."""
         results = [CheckResult("rules", True, f"{len(self.rules.rules)} rules in routing.toml")]
         try:
             topics = load_topics(self.settings.paths.resolved_rules_dir() / "topics.toml")
             results.append(CheckResult("topics", True, f"{len(topics.topics)} topics in topics.toml"))
         except TopicError as exc:
             results.append(CheckResult("topics", False, str(exc)))
+        try:
+            synonyms = load_synonyms(self.settings.paths.resolved_rules_dir() / "synonyms.toml")
+            results.append(CheckResult("synonyms", True, f"{len(synonyms.groups)} groups in synonyms.toml"))
+        except SynonymError as exc:
+            results.append(CheckResult("synonyms", False, str(exc)))
         problems = self.renderer.validate()
         results.append(
             CheckResult(

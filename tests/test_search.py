@@ -13,6 +13,7 @@ from mailbot.knowledge.entries import edit_entry
 from mailbot.knowledge.models import KbDoc, KbEntry, Thread
 from mailbot.knowledge.search import index_entry, index_thread
 from mailbot.knowledge.segment import segment, tokens
+from mailbot.knowledge.synonyms import synonyms_for
 from mailbot.store.db import transaction
 from mailbot.store.queries import community_row
 from tests.helpers import START, make_app, settings_for
@@ -181,7 +182,10 @@ def test_sqlite_candidate_shortcut_ranks_exactly_as_joining_every_match(sqlite_u
                         title_seg="backup", answer_seg="", body_seg=""))  # fmt: skip
     paths = {"shortcut": 0, "full": 0}
     with app.sessions() as s:
-        for query in (["printer"], ["wifi", "vpn"], ["ไวไฟ", "หลุด"], ["ปริ้นเตอร์", "driver"], ["รหัสผ่าน"], ["setup"], ["setup", "wifi"], ["backup"]):
+        plain = (["printer"], ["wifi", "vpn"], ["ไวไฟ", "หลุด"], ["ปริ้นเตอร์", "driver"], ["รหัสผ่าน"], ["setup"], ["setup", "wifi"], ["backup"])
+        shipped = synonyms_for(str(Path(__file__).resolve().parent.parent / "rules"))
+        widened = [search.query_words(q, shipped) for q in ("wi-fi รหัสผ่าน", "printer", "setup ไวไฟ")]
+        for query in [[((t,),) for t in q] for q in plain] + widened:
             for any_term in (False, True):
                 for limit in (1, 10, 40):
                     for entries_only in (False, True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailbot.handlers.base import Context, Outcome
 from mailbot.handlers.post import distribute
 from mailbot.knowledge import search, threads
+from mailbot.knowledge.synonyms import synonyms_for
 from mailbot.knowledge.topics import topics_for
 from mailbot.notices import send_mail
 
@@ -16,7 +17,13 @@ def _related(ctx: Context, title: str) -> list[search.Hit]:
     query = f"{title}\n{ctx.msg.new_text[:1000]}"
     # Any word, entries only: "already answered?" should cast a wide net, solved knowledge only.
     return search.search(
-        ctx.session, ctx.community_row.id, query, limit=RELATED_LIMIT, entries_only=True, any_term=True
+        ctx.session,
+        ctx.community_row.id,
+        query,
+        limit=RELATED_LIMIT,
+        entries_only=True,
+        any_term=True,
+        synonyms=synonyms_for(str(ctx.settings.paths.resolved_rules_dir())),
     )
 
 

@@ -61,8 +61,16 @@ def cmd_kb(settings: Any, args: argparse.Namespace) -> int:
             emit_one(entries.entry_view(entry, topics, lang, entries.thread_number_of(session, entry)), args.format)
         elif args.action == "search":
             query = " ".join(args.words)
+            from mailbot.knowledge.synonyms import synonyms_for
+
             hits = search.search(
-                session, row.id, query, limit=args.limit, entries_only=not args.threads, include_hidden=args.drafts
+                session,
+                row.id,
+                query,
+                limit=args.limit,
+                entries_only=not args.threads,
+                include_hidden=args.drafts,
+                synonyms=synonyms_for(str(settings.paths.resolved_rules_dir())),
             )
             emit(
                 [

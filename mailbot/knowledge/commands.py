@@ -8,6 +8,7 @@ from mailbot.commands.base import CommandResult
 from mailbot.commands.util import lang
 from mailbot.handlers.base import Context
 from mailbot.knowledge import entries, search
+from mailbot.knowledge.synonyms import synonyms_for
 from mailbot.knowledge.topics import topics_for
 
 SEARCH_LIMIT = 5
@@ -19,8 +20,11 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
     th = lang(ctx) == "th"
     if not query or ctx.community_row is None:
         return CommandResult("error", "ค้นหา <คำ>: ใส่คำที่ต้องการค้นด้วย" if th else "search <words>: give the words to look for")
-    topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
-    hits = search.search(ctx.session, ctx.community_row.id, query, limit=SEARCH_LIMIT, entries_only=True)
+    rules_dir = str(ctx.settings.paths.resolved_rules_dir())
+    topics = topics_for(rules_dir)
+    hits = search.search(
+        ctx.session, ctx.community_row.id, query, limit=SEARCH_LIMIT, entries_only=True, synonyms=synonyms_for(rules_dir)
+    )
     results = []
     for h in hits:
         topic = topics.get(h.topic)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.knowledge.models import KbDoc, KbEntry, Thread
 from mailbot.knowledge.segment import segment, tokens
+from mailbot.knowledge.synonyms import NO_SYNONYMS, Alternatives, Synonyms
 
 # Field weights. SQLite bm25 takes one per column; PostgreSQL ts_rank takes {D, C, B, A}.
 _BM25 = "bm25(kb_fts, 10.0, 4.0, 1.0)"
@@ -54,14 +55,16 @@ class Hit:
     score: float
 
 
-def query_terms(query: str) -> list[str]:
-    """Distinct search tokens of `query`; stop words go unless nothing else is left ('ไม่' alone works)."""
-    seen: dict[str, None] = {}
-    for t in tokens(query):
-        seen.setdefault(t, None)
-    terms = list(seen)
-    content = [t for t in terms if t not in _EN_STOP and t not in _thai_stop()]
-    return content or terms
+def query_words(query: str, synonyms: Synonyms = NO_SYNONYMS) -> list[Alternatives]:
+    """Distinct words of `query`, each with its synonyms' token phrases (rules/synonyms.toml); stop
+    words go unless nothing else is left ('ไม่' alone works). A word with synonyms is never a stop word."""
+    words = list(dict.fromkeys(synonyms.expand(tokens(query))))
+    content = [w for w in words if len(w) > 1 or len(w[0]) > 1 or not _is_stop(w[0][0])]
+    return content or words
+
+
+def _is_stop(token: str) -> bool:
+    return token in _EN_STOP or token in _thai_stop()
 
 
 # -- index maintenance -------------------------------------------------------------------------
@@ -110,15 +113,28 @@ def unindex(session: Session, kind: str, ref_id: int) -> None:
 
 
 # -- querying ----------------------------------------------------------------------------------
-def _match_sqlite(terms: list[str], any_term: bool, prefix: bool = False) -> str:
-    # tokens never contain '"': segment() keeps word chars only
-    quoted = [f'"{t}" *' if prefix else f'"{t}"' for t in terms]
-    return (" OR " if any_term else " ").join(quoted)
+def _match_sqlite(words: list[Alternatives], any_term: bool, prefix: bool = False) -> str:
+    # tokens never contain '"': segment() keeps word chars only. A phrase is its tokens in one quoted
+    # string; FTS5 needs AND spelled out after a parenthesised group of alternatives.
+    star = " *" if prefix else ""
+
+    def one(word: Alternatives) -> str:
+        phrases = [f'"{" ".join(p)}"{star}' for p in word]
+        return phrases[0] if len(phrases) == 1 else f"({' OR '.join(phrases)})"
+
+    return (" OR " if any_term else " AND ").join(one(w) for w in words)
 
 
-def _match_pg(terms: list[str], any_term: bool, prefix: bool = False) -> str:
+def _match_pg(words: list[Alternatives], any_term: bool, prefix: bool = False) -> str:
     suffix = ":*" if prefix else ""
-    return (" | " if any_term else " & ").join(f"'{t}'{suffix}" for t in terms)
+
+    def phrase(p: tuple[str, ...]) -> str:
+        return " <-> ".join(f"'{t}'" for t in p) + suffix
+
+    def one(word: Alternatives) -> str:
+        return phrase(word[0]) if len(word) == 1 else f"({' | '.join(phrase(p) for p in word)})"
+
+    return (" | " if any_term else " & ").join(one(w) for w in words)
 
 
 # Ranking every match, per dialect: (score, where the matches come from, order of the score, the
@@ -145,14 +161,14 @@ _EVERY_MATCH = {
 def _ranked(
     session: Session,
     community_id: int,
-    terms: list[str],
+    words: list[Alternatives],
     any_term: bool,
     limit: int,
     entries_only: bool,
     include_hidden: bool,
     prefix: bool = False,
 ) -> list[tuple[str, int, bool, float]]:
-    args = (session, community_id, terms, any_term, limit, entries_only, include_hidden, prefix)
+    args = (session, community_id, words, any_term, limit, entries_only, include_hidden, prefix)
     if session.get_bind().dialect.name != "postgresql":
         quick = _ranked_sqlite_top(*args)
         if quick is not None:
@@ -163,7 +179,7 @@ def _ranked(
 def _ranked_every_match(
     session: Session,
     community_id: int,
-    terms: list[str],
+    words: list[Alternatives],
     any_term: bool,
     limit: int,
     entries_only: bool,
@@ -181,7 +197,7 @@ def _ranked_every_match(
         f"AND d.community_id = :c{where_visible}{where_kind} "
         f"ORDER BY d.solved DESC, {order}, d.id DESC LIMIT :n"
     )
-    params = {"q": match(terms, any_term, prefix), "c": community_id, "n": limit}
+    params = {"q": match(words, any_term, prefix), "c": community_id, "n": limit}
     rows = session.execute(text(sql), params).all()
     return [(str(k), int(r), bool(s), sign * float(sc)) for k, r, s, sc in rows]
 
@@ -189,7 +205,7 @@ def _ranked_every_match(
 def _ranked_sqlite_top(
     session: Session,
     community_id: int,
-    terms: list[str],
+    words: list[Alternatives],
     any_term: bool,
     limit: int,
     entries_only: bool,
@@ -205,7 +221,7 @@ def _ranked_sqlite_top(
     first `limit` rows (solved rows come first there). Joining every match cost as much as scoring it.
     """
     k = max(_CANDIDATES, 4 * limit)
-    params: dict[str, object] = {"q": _match_sqlite(terms, any_term, prefix), "k": k}
+    params: dict[str, object] = {"q": _match_sqlite(words, any_term, prefix), "k": k}
     # One fixed statement on the connection: the best k by FTS5 alone, then only those joined to
     # kb_docs; the filters are applied below, in Python, so the statement never changes.
     cands = session.connection().execute(_SQLITE_CANDIDATES, params).all()
@@ -236,22 +252,24 @@ def search(
     entries_only: bool = False,
     include_hidden: bool = False,
     any_term: bool | None = None,
+    synonyms: Synonyms = NO_SYNONYMS,
 ) -> list[Hit]:
-    """Best matches for `query`. any_term None: all words first, any word when that finds nothing."""
-    terms = query_terms(query)[:32]
-    if not terms:
+    """Best matches for `query`. any_term None: all words first, any word when that finds nothing.
+    `synonyms`: a word also matches its synonyms (synonyms_for(rules_dir): rules/synonyms.toml)."""
+    words = query_words(query, synonyms)[:32]
+    if not words:
         return []
-    modes = [any_term] if any_term is not None else ([False, True] if len(terms) > 1 else [False])
+    modes = [any_term] if any_term is not None else ([False, True] if len(words) > 1 else [False])
     rows: list[tuple[str, int, bool, float]] = []
     for mode in modes:
-        rows = _ranked(session, community_id, terms, mode, limit, entries_only, include_hidden)
+        rows = _ranked(session, community_id, words, mode, limit, entries_only, include_hidden)
         if rows:
             break
     if not rows and any_term is None:
         # Nothing for the words as written: try them as beginnings of words, so IT slang finds
         # its longer forms (ปริ้น -> ปริ้นเตอร์, wifi -> wifi6). Only here, so ranking of
         # ordinary queries never changes.
-        rows = _ranked(session, community_id, terms, False, limit, entries_only, include_hidden, True)
+        rows = _ranked(session, community_id, words, False, limit, entries_only, include_hidden, True)
     return _hits(session, rows)
 
 
