@@ -74,6 +74,12 @@ def test_without_the_file_only_the_words_as_written_match(kb: Any) -> None:
     assert _found(kb, "อัพเดท", none) == {4}
 
 
+def test_a_query_that_fills_the_page_as_written_is_not_widened(kb: Any) -> None:
+    # Its first results, and its cost, stay what they were without synonyms.
+    assert _found(kb, "รหัสผ่าน", limit=1) == {2}
+    assert _found(kb, "รหัสผ่าน", limit=2) == {2, 3}  # one as written: widened to fill the page
+
+
 def test_every_word_still_has_to_match_first(kb: Any) -> None:
     # Both words through their synonyms, in one entry: only that one, not the "any word" fallback.
     assert _found(kb, "wifi password") == {2}

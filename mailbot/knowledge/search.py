@@ -58,7 +58,11 @@ class Hit:
 def query_words(query: str, synonyms: Synonyms = NO_SYNONYMS) -> list[Alternatives]:
     """Distinct words of `query`, each with its synonyms' token phrases (rules/synonyms.toml); stop
     words go unless nothing else is left ('ไม่' alone works). A word with synonyms is never a stop word."""
-    words = list(dict.fromkeys(synonyms.expand(tokens(query))))
+    return _content(synonyms.expand(tokens(query)))
+
+
+def _content(expanded: list[Alternatives]) -> list[Alternatives]:
+    words = list(dict.fromkeys(expanded))
     content = [w for w in words if len(w) > 1 or len(w[0]) > 1 or not _is_stop(w[0][0])]
     return content or words
 
@@ -255,21 +259,28 @@ def search(
     synonyms: Synonyms = NO_SYNONYMS,
 ) -> list[Hit]:
     """Best matches for `query`. any_term None: all words first, any word when that finds nothing.
-    `synonyms`: a word also matches its synonyms (synonyms_for(rules_dir): rules/synonyms.toml)."""
-    words = query_words(query, synonyms)[:32]
+    `synonyms` (synonyms_for(rules_dir): rules/synonyms.toml): when the words as written find fewer
+    than `limit`, each word may match its synonyms too, and all those matches are ranked together."""
+    toks = tokens(query)
+    words = _content([((t,),) for t in toks])[:32]
     if not words:
         return []
+    wide = _content(synonyms.expand(toks))[:32]
     modes = [any_term] if any_term is not None else ([False, True] if len(words) > 1 else [False])
     rows: list[tuple[str, int, bool, float]] = []
     for mode in modes:
         rows = _ranked(session, community_id, words, mode, limit, entries_only, include_hidden)
+        if len(rows) < limit and wide != words:
+            # Widened only then: a broad query that fills the page as written costs what it did,
+            # and its first results never change; the widened matches include these rows.
+            rows = _ranked(session, community_id, wide, mode, limit, entries_only, include_hidden)
         if rows:
             break
     if not rows and any_term is None:
         # Nothing for the words as written: try them as beginnings of words, so IT slang finds
         # its longer forms (ปริ้น -> ปริ้นเตอร์, wifi -> wifi6). Only here, so ranking of
         # ordinary queries never changes.
-        rows = _ranked(session, community_id, words, False, limit, entries_only, include_hidden, True)
+        rows = _ranked(session, community_id, wide, False, limit, entries_only, include_hidden, True)
     return _hits(session, rows)
 
 
