@@ -162,8 +162,9 @@ class CommunitySettings:
     nudge_experts: int = 3  # members who answered most in the topic, besides facilitators
     silent_reminder_days: int = 0  # 0 = off
     silent_attention_days: int = 60  # "members silent for long" in the weekly summary
-    reminder_day: int = 1
+    reminder_day: int = 1  # monthly mail (silent reminder, knowledge review) goes out on this day
     reminder_time: str = "09:00"
+    kb_review_months: int = 12  # entries unconfirmed this long become "may be out of date"; 0 = off
     # joining, moderation and trust
     join_policy: str = "open"  # open | domains | approval
     allowed_domains: list[str] = field(default_factory=list)
@@ -364,6 +365,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{where}: related_entries must be private, append or off")
         if "{number}" not in c.thread_tag:
             raise ConfigError(f"{where}: thread_tag must contain {{number}}")
+        if c.kb_review_months < 0:
+            raise ConfigError(f"{where}: kb_review_months must be 0 (off) or a number of months")
     for imap in [settings.imap] + [c.imap for c in settings.communities if c.imap]:
         if imap.after_processing not in ("move", "flag"):
             raise ConfigError("imap.after_processing must be 'move' or 'flag'")

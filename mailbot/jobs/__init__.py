@@ -1,4 +1,4 @@
-"""Scheduled jobs (APScheduler 3.x): daily tip, weekly summary, digests, nudges.
+"""Scheduled jobs (APScheduler 3.x): daily tip, weekly summary, digests, nudges, knowledge review.
 
 JOBS is the one table of job names; every job is also runnable by hand (`mailbot jobs run`).
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from mailbot.config import CommunitySettings
-from mailbot.jobs import daily_tip, digest, nudges, weekly_summary
+from mailbot.jobs import daily_tip, digest, kb_review, nudges, weekly_summary
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.periods import latest_due
 from mailbot.jobs.policy import Schedule
@@ -55,6 +55,8 @@ JOBS: dict[str, JobSpec] = {
                 nudges.nudge_schedule, nudges.run_nudges, timedelta(hours=1)),
         JobSpec("reminder-silent", "monthly reminder to members silent for long",
                 nudges.reminder_schedule, nudges.run_reminder, timedelta(days=7)),
+        JobSpec("kb-review", "monthly: entries unconfirmed for long marked 'may be out of date', listed to scribes",
+                kb_review.schedule, kb_review.run, timedelta(days=7)),
     )
 }  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""E-mail commands `search <words>` / `ค้นหา <คำ>` and `kb <N>`, answered with their own templates."""
+"""E-mail commands `search <words>` / `ค้นหา <คำ>` and `kb <N>`, answered with their own templates;
+`kb <N> ok` / `kb <N> stale` let scribes and facilitators confirm an entry or mark it out of date."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from mailbot.commands.base import CommandResult
 from mailbot.commands.util import lang
 from mailbot.handlers.base import Context
 from mailbot.knowledge import entries, search
+from mailbot.knowledge.models import KbEntry
 from mailbot.knowledge.synonyms import synonyms_for
 from mailbot.knowledge.topics import topics_for
+from mailbot.moderation.roles import can
 
 SEARCH_LIMIT = 5
 
@@ -41,15 +44,49 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
     return CommandResult("done", summary, reply_template="search-results", reply_context={"query": query, "results": results})
 
 
+# `kb 12 ok` (still right: current again) and `kb 12 stale` (out of date), in Thai too.
+_REVIEW_WORDS = {
+    "ok": "published", "current": "published", "ใช้ได้": "published", "ยังใช้ได้": "published",
+    "stale": "stale", "outdated": "stale", "ล้าสมัย": "stale", "เก่า": "stale",
+}  # fmt: skip
+
+
 def cmd_kb(ctx: Context, args: str) -> CommandResult:
     th = lang(ctx) == "th"
-    m = re.match(r"^\s*#?(\d{1,9})\b", args)
+    m = re.match(r"^\s*#?(\d{1,9})\b\s*(\S*)", args)
     if not m or ctx.community_row is None:
         return CommandResult("error", "kb <หมายเลข>: เช่น kb 12" if th else "kb <number>: for example kb 12")
-    number = int(m.group(1))
+    number, word = int(m.group(1)), m.group(2).casefold()
     entry = entries.entry_by_number(ctx.session, ctx.community_row.id, number)
     if entry is None or entry.status == "draft":
         return CommandResult("error", f"ไม่พบบันทึกความรู้หมายเลข {number}" if th else f"no knowledge entry {number}")
+    if word:
+        return _review(ctx, entry, word, th)
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
     view = entries.entry_view(entry, topics, lang(ctx), entries.thread_number_of(ctx.session, entry))
     return CommandResult("done", f"kb {number} sent", reply_template="kb-entry", reply_context={"entry": view})
+
+
+def _review(ctx: Context, entry: KbEntry, word: str, th: bool) -> CommandResult:
+    status = _REVIEW_WORDS.get(word)
+    if status is None:
+        return CommandResult(
+            "error",
+            f"kb {entry.number} {word}: ใช้ kb {entry.number} ok หรือ kb {entry.number} stale"
+            if th
+            else f"kb {entry.number} {word}: write kb {entry.number} ok or kb {entry.number} stale",
+        )
+    if not can(ctx.member.role if ctx.member else None, "edit-knowledge"):
+        return CommandResult(
+            "refused",
+            "เฉพาะคุณลิขิตและคุณอำนวยเท่านั้นที่ยืนยันบันทึกความรู้ได้"
+            if th
+            else "only scribes and facilitators may confirm or retire knowledge entries",
+        )
+    # Confirming moves updated_at on (the next review counts from today); marking stale as well.
+    entries.edit_entry(ctx.session, entry, now=ctx.clock.now(), status=status)
+    if status == "published":
+        return CommandResult("done", f"kb {entry.number} ยืนยันแล้ว: แสดงเป็นความรู้ปัจจุบัน" if th
+                             else f"kb {entry.number} confirmed: shown as current")  # fmt: skip
+    return CommandResult("done", f"kb {entry.number} ระบุว่าอาจล้าสมัยแล้ว" if th
+                         else f"kb {entry.number} marked as may be out of date")  # fmt: skip
