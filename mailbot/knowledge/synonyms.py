@@ -1,6 +1,6 @@
 """Search synonyms from rules/synonyms.toml: spellings and words that mean the same thing (อัปเดต /
 อัพเดท / update, ปริ้นเตอร์ / เครื่องพิมพ์ / printer), so a query finds entries written with any of them.
-Query-side only: the index is unchanged, so editing the file needs no rebuild.
+Query-side only: the index is unchanged, so an edited file takes effect at the next start, with no rebuild.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class Synonyms:
     PyThaiNLP's dictionary, which start-up does not load)."""
 
     groups: tuple[tuple[str, ...], ...] = ()
-    _built: tuple[dict[tuple[str, ...], int], list[Alternatives], int] | None = field(default=None, repr=False)
+    _built: tuple[dict[tuple[str, ...], int], list[Alternatives], int] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def _build(self) -> tuple[dict[tuple[str, ...], int], list[Alternatives], int]:
         from mailbot.knowledge.segment import tokens
