@@ -26,10 +26,7 @@ DAYS_PER_MONTH = 30.44
 
 def schedule(community: CommunitySettings) -> policy.Schedule | None:
     """Monthly, with the other monthly mail (reminder_day at reminder_time)."""
-    if not int(policy.setting(community, "kb_review_months")):
-        return None
-    hour, minute = policy.parse_time(policy.setting(community, "reminder_time"))
-    return policy.Schedule("month", hour, minute, day=int(policy.setting(community, "reminder_day")))
+    return policy.monthly(community, "kb_review_months")
 
 
 def cutoff(now: datetime, months: int) -> datetime:

@@ -30,10 +30,7 @@ def nudge_schedule(community: CommunitySettings) -> policy.Schedule | None:
 
 
 def reminder_schedule(community: CommunitySettings) -> policy.Schedule | None:
-    if not int(policy.setting(community, "silent_reminder_days")):
-        return None
-    hour, minute = policy.parse_time(policy.setting(community, "reminder_time"))
-    return policy.Schedule("month", hour, minute, day=int(policy.setting(community, "reminder_day")))
+    return policy.monthly(community, "silent_reminder_days")
 
 
 def experts(session: Session, cid: int, topic: str, exclude: int | None, limit: int) -> list[int]:

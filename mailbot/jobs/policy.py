@@ -35,6 +35,14 @@ class Schedule:
         return {"day": self.day, "hour": self.hour, "minute": self.minute}
 
 
+def monthly(community: CommunitySettings, switch: str) -> Schedule | None:
+    """The monthly mail's schedule (reminder_day at reminder_time), or None while setting `switch` is 0."""
+    if not int(setting(community, switch)):
+        return None
+    hour, minute = parse_time(setting(community, "reminder_time"))
+    return Schedule("month", hour, minute, day=int(setting(community, "reminder_day")))
+
+
 def parse_time(value: str) -> tuple[int, int]:
     hh, _, mm = str(value).partition(":")
     hour, minute = int(hh), int(mm or 0)
