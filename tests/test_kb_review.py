@@ -122,6 +122,11 @@ def test_kb_ok_by_email_makes_an_entry_current_again(db_url: str, tmp_path: Path
         bot.command("scribe@example.net", "ความรู้ 7 ล้าสมัย")  # Thai command word and review word
         bot.outbox()
         assert _entry(bot, 7).status == "stale"
+        bot.command("scribe@example.net", "ความรู้7ใช้ได้")  # written together, as Thai often is
+        bot.outbox()
+        assert _entry(bot, 7).status == "published"
+        bot.command("scribe@example.net", "kb 7 stale")
+        bot.outbox()
 
         bot.command("scribe@example.net", "kb 7 maybe")
         [reply] = bot.outbox()

@@ -53,7 +53,8 @@ _REVIEW_WORDS = {
 
 def cmd_kb(ctx: Context, args: str) -> CommandResult:
     th = lang(ctx) == "th"
-    m = re.match(r"^\s*#?(\d{1,9})\b\s*(\S*)", args)
+    # Thai runs words together: "ความรู้12ใช้ได้" is "ความรู้ 12 ใช้ได้".
+    m = re.match(r"^\s*#?(\d{1,9})(?!\d)\s*(\S*)", args)
     if not m or ctx.community_row is None:
         return CommandResult("error", "kb <หมายเลข>: เช่น kb 12" if th else "kb <number>: for example kb 12")
     number, word = int(m.group(1)), m.group(2).casefold()
