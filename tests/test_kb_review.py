@@ -122,15 +122,14 @@ def test_kb_ok_by_email_makes_an_entry_current_again(db_url: str, tmp_path: Path
         bot.command("scribe@example.net", "ความรู้ 7 ล้าสมัย")  # Thai command word and review word
         bot.outbox()
         assert _entry(bot, 7).status == "stale"
-        bot.command("scribe@example.net", "ความรู้7ใช้ได้")  # written together, as Thai often is
+        bot.command("scribe@example.net", "ความรู้7ใช้ได้ครับ")  # written together, with a polite particle
         bot.outbox()
         assert _entry(bot, 7).status == "published"
         bot.command("scribe@example.net", "kb 7 stale")
         bot.outbox()
 
-        bot.command("scribe@example.net", "kb 7 maybe")
-        [reply] = bot.outbox()
-        assert "kb 7 ok or kb 7 stale" in reply.text and _entry(bot, 7).status == "stale"
+        bot.command("suda@example.net", "ความรู้ 7 ครับ")  # a polite particle, not a review word: read it
+        assert [s.kind for s in bot.outbox()] == ["command-kb-entry"] and _entry(bot, 7).status == "stale"
 
         bot.command("suda@example.net", "kb 7")  # reading is unchanged
         assert [s.kind for s in bot.outbox()] == ["command-kb-entry"]

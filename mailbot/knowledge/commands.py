@@ -49,6 +49,7 @@ _REVIEW_WORDS = {
     "ok": "published", "current": "published", "ใช้ได้": "published", "ยังใช้ได้": "published",
     "stale": "stale", "outdated": "stale", "ล้าสมัย": "stale", "เก่า": "stale",
 }  # fmt: skip
+_REVIEW_BY_LENGTH = sorted(_REVIEW_WORDS.items(), key=lambda kv: -len(kv[0]))
 
 
 def cmd_kb(ctx: Context, args: str) -> CommandResult:
@@ -61,22 +62,17 @@ def cmd_kb(ctx: Context, args: str) -> CommandResult:
     entry = entries.entry_by_number(ctx.session, ctx.community_row.id, number)
     if entry is None or entry.status == "draft":
         return CommandResult("error", f"ไม่พบบันทึกความรู้หมายเลข {number}" if th else f"no knowledge entry {number}")
-    if word:
-        return _review(ctx, entry, word, th)
+    # A review word may carry a polite particle in Thai ("ใช้ได้ครับ"): its beginning decides.
+    status = next((s for w, s in _REVIEW_BY_LENGTH if word.startswith(w)), None) if word else None
+    if status is not None:
+        return _review(ctx, entry, status, th)
+    # Any other word after the number ("kb 12 ครับ", a polite particle) still just asks to read it.
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
     view = entries.entry_view(entry, topics, lang(ctx), entries.thread_number_of(ctx.session, entry))
     return CommandResult("done", f"kb {number} sent", reply_template="kb-entry", reply_context={"entry": view})
 
 
-def _review(ctx: Context, entry: KbEntry, word: str, th: bool) -> CommandResult:
-    status = _REVIEW_WORDS.get(word)
-    if status is None:
-        return CommandResult(
-            "error",
-            f"kb {entry.number} {word}: ใช้ kb {entry.number} ok หรือ kb {entry.number} stale"
-            if th
-            else f"kb {entry.number} {word}: write kb {entry.number} ok or kb {entry.number} stale",
-        )
+def _review(ctx: Context, entry: KbEntry, status: str, th: bool) -> CommandResult:
     if not can(ctx.member.role if ctx.member else None, "edit-knowledge"):
         return CommandResult(
             "refused",
