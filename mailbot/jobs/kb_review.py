@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbot.config import CommunitySettings
-from mailbot.jobs import mailing, periods, policy
+from mailbot.jobs import mailing, policy
 from mailbot.jobs.base import JobEnv, RunResult
-from mailbot.jobs.runs import Sent, run_keyed
+from mailbot.jobs.runs import Sent, run_monthly
 from mailbot.knowledge.models import KbEntry
 from mailbot.knowledge.topics import topics_for
 from mailbot.moderation.roles import roles_with
@@ -34,12 +34,7 @@ def cutoff(now: datetime, months: int) -> datetime:
 
 
 def run(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:
-    months = int(policy.setting(community, "kb_review_months"))
-    key = periods.month_key(fire, community.tz)
-    if not months:
-        return RunResult(JOB, community.slug, key, "disabled")
-
-    def body(session: Session, row: Community) -> Sent:
+    def body(session: Session, row: Community, months: int) -> Sent:
         now = env.clock.now()
         due = list(
             session.scalars(
@@ -84,4 +79,4 @@ def run(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:
         count = mailing.queue(session, community=community, row=row, kind="kb-review", data=data, recipients=rcpts, now=now)
         return Sent(1, count, f"{len(due)} entries marked stale")
 
-    return run_keyed(env, JOB, community.slug, key, body)
+    return run_monthly(env, JOB, community, fire, "kb_review_months", body)

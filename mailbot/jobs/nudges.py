@@ -10,9 +10,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.config import CommunitySettings
-from mailbot.jobs import mailing, periods, policy
+from mailbot.jobs import mailing, policy
 from mailbot.jobs.base import JobEnv, RunResult
-from mailbot.jobs.runs import Sent, run_keyed
+from mailbot.jobs.runs import Sent, run_keyed, run_monthly
 from mailbot.knowledge.models import Answer, Thread
 from mailbot.outbox import Recipient
 from mailbot.store.models import Community, Member
@@ -120,12 +120,7 @@ def _nudge(env: JobEnv, community: CommunitySettings, session: Session, row: Com
 
 
 def run_reminder(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:
-    days = int(policy.setting(community, "silent_reminder_days"))
-    key = periods.month_key(fire, community.tz)
-    if not days:
-        return RunResult(REMINDER_JOB, community.slug, key, "disabled")
-
-    def body(session: Session, row: Community) -> Sent:
+    def body(session: Session, row: Community, days: int) -> Sent:
         now = env.clock.now()
         cutoff = now - timedelta(days=days)
         ids = list(
@@ -154,4 +149,4 @@ def run_reminder(env: JobEnv, community: CommunitySettings, fire: datetime) -> R
         count = mailing.queue(session, community=community, row=row, kind="reminder", data=data, recipients=rcpts, now=now)
         return Sent(1, count, f"{count} silent members")
 
-    return run_keyed(env, REMINDER_JOB, community.slug, key, body)
+    return run_monthly(env, REMINDER_JOB, community, fire, "silent_reminder_days", body)

@@ -15,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailbot.config import CommunitySettings
 from mailbot.faults import checkpoint
+from mailbot.jobs import periods, policy
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.models import JobRun
 from mailbot.store.db import transaction
@@ -90,3 +92,20 @@ def run_keyed(
         job, slug, period, sent.messages, sent.recipients, sent.detail,
     )  # fmt: skip
     return RunResult(job, slug, period, "done", sent.messages, sent.recipients, sent.detail)
+
+
+def run_monthly(
+    env: JobEnv,
+    job: str,
+    community: CommunitySettings,
+    fire: datetime,
+    switch: str,
+    body: Callable[[Session, Community, int], Sent],
+) -> RunResult:
+    """A monthly job keyed by the fire time's month; off while the setting `switch` is 0, else its
+    value goes to `body` (days of silence, months without review). Scheduled by policy.monthly."""
+    value = int(policy.setting(community, switch))
+    key = periods.month_key(fire, community.tz)
+    if not value:
+        return RunResult(job, community.slug, key, "disabled")
+    return run_keyed(env, job, community.slug, key, lambda session, row: body(session, row, value))
