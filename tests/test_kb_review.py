@@ -131,6 +131,17 @@ def test_kb_ok_by_email_makes_an_entry_current_again(db_url: str, tmp_path: Path
         bot.command("suda@example.net", "ความรู้ 7 ครับ")  # a polite particle, not a review word: read it
         assert [s.kind for s in bot.outbox()] == ["command-kb-entry"] and _entry(bot, 7).status == "stale"
 
+        # The review mail asks for one line per entry: a reply confirming two, quoted text below.
+        with transaction(bot.app.sessions) as s:
+            s.add(KbEntry(community_id=cid, number=8, title="ล้างแคช", question="?", answer="a", topic="",
+                          status="stale", created_at=old, updated_at=old))  # fmt: skip
+        bot.command("scribe@example.net", "kb 7 ok\nkb 8 ok\n\nOn Mon, mailbot wrote:\n> kb 9 stale\n",
+                    subject="Re: [KM-IT] Knowledge to review: 2 entries may be out of date")  # fmt: skip
+        [reply] = bot.outbox()
+        assert "kb 7 confirmed" in reply.text and "kb 8 confirmed" in reply.text
+        assert "entry 9" not in reply.text  # quoted text is never read as a command
+        assert (_entry(bot, 7).status, _entry(bot, 8).status) == ("published", "published")
+
         bot.command("suda@example.net", "kb 7")  # reading is unchanged
         assert [s.kind for s in bot.outbox()] == ["command-kb-entry"]
     finally:

@@ -121,7 +121,7 @@ def floor_timings(app: object, db: str, queries: tuple[str, ...], repeat: int) -
     using: all words, else any word), in ms; and the number of matches per query."""
     from sqlalchemy import text
 
-    from mailbot.knowledge.search import _match_pg, _match_sqlite, query_words
+    from mailbot.knowledge.search import PAGE, _match_pg, _match_sqlite, query_words
 
     match = _match_pg if db == "postgresql" else _match_sqlite
     best, count = (text(q) for q in _floor_sql(db))
@@ -130,11 +130,11 @@ def floor_timings(app: object, db: str, queries: tuple[str, ...], repeat: int) -
     with app.sessions() as session:  # type: ignore[attr-defined]
         chosen: list[str] = []
         for q in queries:
-            terms, wide = query_words(q)[:32], query_words(q, SYNONYMS)[:32]
+            terms, wide = query_words(q, SYNONYMS)
             for any_term in (False, True):
                 expr = match(terms, any_term)
                 n = session.execute(count, {"q": expr}).one()[0]
-                if n < 10 and wide != terms:  # search() widens a query that fills no page of 10
+                if n < PAGE and wide != terms:  # as search() does: widened when short of a page
                     expr = match(wide, any_term)
                     n = session.execute(count, {"q": expr}).one()[0]
                 if n or any_term or len(terms) < 2:

@@ -30,6 +30,8 @@ _SQLITE_CANDIDATES = text(
     f"(SELECT rowid, {_BM25} AS bm FROM kb_fts WHERE kb_fts MATCH :q ORDER BY bm, rowid DESC LIMIT :k) AS c "
     "LEFT JOIN kb_docs d ON d.id = c.rowid"  # LEFT: every candidate counts, as the cut is judged on them
 )
+PAGE = 10  # results a search returns unless asked for another number
+MAX_WORDS = 32  # words of a query that count; a pasted page is not 500 terms
 _EN_STOP = frozenset(
     ["a", "an", "the", "to", "of", "is", "are", "was", "be", "in", "on", "at", "for", "with", "and", "or", "my", "me", "i", "we", "you", "it", "this", "that", "how", "what", "why", "when", "where", "do", "does", "can", "could", "please"]
 )
@@ -55,10 +57,12 @@ class Hit:
     score: float
 
 
-def query_words(query: str, synonyms: Synonyms = NO_SYNONYMS) -> list[Alternatives]:
-    """Distinct words of `query`, each with its synonyms' token phrases (rules/synonyms.toml); stop
-    words go unless nothing else is left ('ไม่' alone works). A word with synonyms is never a stop word."""
-    return _content(synonyms.expand(tokens(query)))
+def query_words(query: str, synonyms: Synonyms = NO_SYNONYMS) -> tuple[list[Alternatives], list[Alternatives]]:
+    """The distinct words of `query` as written, and the same widened with their synonyms' token
+    phrases (rules/synonyms.toml; equal when none applies), at most MAX_WORDS each. Stop words go
+    unless nothing else is left ('ไม่' alone works); a word with synonyms is never a stop word."""
+    toks = tokens(query)
+    return _content(NO_SYNONYMS.expand(toks))[:MAX_WORDS], _content(synonyms.expand(toks))[:MAX_WORDS]
 
 
 def _content(expanded: list[Alternatives]) -> list[Alternatives]:
@@ -252,7 +256,7 @@ def search(
     community_id: int,
     query: str,
     *,
-    limit: int = 10,
+    limit: int = PAGE,
     entries_only: bool = False,
     include_hidden: bool = False,
     any_term: bool | None = None,
@@ -261,11 +265,9 @@ def search(
     """Best matches for `query`. any_term None: all words first, any word when that finds nothing.
     `synonyms` (synonyms_for(rules_dir): rules/synonyms.toml): when the words as written find fewer
     than `limit`, each word may match its synonyms too, and all those matches are ranked together."""
-    toks = tokens(query)
-    words = _content([((t,),) for t in toks])[:32]
+    words, wide = query_words(query, synonyms)
     if not words:
         return []
-    wide = _content(synonyms.expand(toks))[:32]
     modes = [any_term] if any_term is not None else ([False, True] if len(words) > 1 else [False])
     rows: list[tuple[str, int, bool, float]] = []
     for mode in modes:
@@ -277,8 +279,8 @@ def search(
         if rows:
             break
     if not rows and any_term is None:
-        # Nothing for the words as written: try them as beginnings of words, so IT slang finds
-        # its longer forms (ปริ้น -> ปริ้นเตอร์, wifi -> wifi6). Only here, so ranking of
+        # Nothing for the words, nor their synonyms: try them as beginnings of words, so IT slang
+        # finds its longer forms (ปริ้น -> ปริ้นเตอร์, wifi -> wifi6). Only here, so ranking of
         # ordinary queries never changes.
         rows = _ranked(session, community_id, wide, False, limit, entries_only, include_hidden, True)
     return _hits(session, rows)

@@ -5,12 +5,15 @@ Query-side only: the index is unchanged, so an edited file takes effect at the n
 
 from __future__ import annotations
 
+import logging
 import tomllib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+log = logging.getLogger("mailbot.search")
 
 # One word of a query: the token phrases any of which may match it (a phrase: consecutive tokens).
 Alternatives = tuple[tuple[str, ...], ...]
@@ -44,7 +47,12 @@ class Synonyms:
             alts = tuple(dict.fromkeys(p for p in (tuple(tokens(w)) for w in words) if p))
             alternatives.append(alts)
             for p in alts:
-                phrases.setdefault(p, i)
+                first = phrases.setdefault(p, i)
+                if first != i:
+                    # Two spellings the loader told apart ("wi-fi", "wi fi") segment alike; it could
+                    # not see that without the dictionary start-up does not load. The first group wins.
+                    log.warning("synonyms: %r (group #%d) is also in group #%d; it widens to group #%d",
+                                " ".join(p), i + 1, first + 1, first + 1)  # fmt: skip
                 longest = max(longest, len(p))
         # One assignment: threads searching at the same time see all of it or build their own.
         self._built = (phrases, alternatives, longest)
