@@ -1,7 +1,7 @@
 """Named crash points for the fault-injection tests: `MAILBOT_CRASH_AT=<spec>` SIGKILLs the process there.
 
 Costs one truth test when unset; lets the tests kill the real bot at exact or random moments
-(after a commit, before an IMAP move, between an SMTP send and its status update, mid-job).
+(after a commit, before an IMAP move, inside an SMTP transaction, before a send's status, mid-job).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ CHECKPOINTS = (
     "imap-before-move",  # a batch ingested and committed, MOVE/flag not yet sent
     "imap-after-move",  # moved, watermark not yet advanced
     "deliver-after-claim",  # due recipients read, nothing sent
+    "smtp-mid-transaction",  # the relay answered DATA with 354; the message itself not yet sent
     "after-smtp-send",  # sent, status not yet recorded
     "deliver-after-record",  # status recorded for one claim
     "job-before-commit",  # a scheduled job wrote its run row and outbox rows, not committed

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from mailbot.faults import checkpoint
 from mailbot.mail.envelope import Envelope, SendResult
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,7 @@ class _Session:
                 self._rset()
                 self._finish(txn)
             else:
+                checkpoint("smtp-mid-transaction")  # the relay holds an open transaction here
                 self.out.append(txn.wire)
                 self.expect.append((_BODY, txn))
                 self.active = None  # the next transaction's commands may follow in this write

@@ -154,11 +154,21 @@ def bot_env(crash_at: str = "", crash_log: Path | None = None) -> dict[str, str]
 
 
 def run_bot(cfg: Path, *args: str, crash_at: str = "", crash_log: Path | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailbot", "--config", str(cfg), *args],
-        env=bot_env(crash_at, crash_log), cwd=REPO, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+            timeout: float = 120, kill_after: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the bot to its end; with `kill_after`, SIGKILL it from outside after that many seconds
+    if it is still running (wherever it is: mid-statement, mid-SMTP transaction, mid-write)."""
+    argv = [sys.executable, "-m", "mailbot", "--config", str(cfg), *args]
+    env = bot_env(crash_at, crash_log)
+    if kill_after is None:
+        return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    with subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def start_bot(cfg: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
