@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,12 +171,13 @@ def run_bot(cfg: Path, *args: str, crash_at: str = "", crash_log: Path | None = 
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def start_bot(cfg: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_bot(cfg: Path, log: Path, *args: str, crash_at: str = "", crash_log: Path | None = None
+              ) -> subprocess.Popen[bytes]:  # fmt: skip
     """`mailbot run` in the background (IDLE, delivery loop, scheduler), output to `log`."""
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "mailbot", "--config", str(cfg), "run", *args],
-            env=bot_env(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            env=bot_env(crash_at, crash_log), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
 
@@ -238,8 +239,12 @@ def check_invariants(
     *,
     members: Iterable[str] = MEMBER_EMAILS,
     refused: Iterable[str] = (),
+    trace: Callable[[Post], bytes] = lambda post: b"",
 ) -> Figures:
-    """Compare what was accepted with what the database holds and what the sink received."""
+    """Compare what was accepted with what the database holds and what the sink received.
+
+    `trace`: the header lines the receiving side prepends to a post's bytes (Return-Path over SMTP).
+    """
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as s:
@@ -261,7 +266,7 @@ def check_invariants(
         row = found[0]
         if row.status not in FINAL_STATUSES or (row.status == "failed" and not row.reason):
             f.not_final.append(f"{post.token}: {row.status}")
-        if _norm_crlf(row.raw) != _norm_crlf(post.raw):
+        if _norm_crlf(row.raw) != _norm_crlf(trace(post) + post.raw):
             f.raw_mismatch.append(post.token)
     f.pending = rcpt_status.get("pending", 0)
     f.failed_rcpts = rcpt_status.get("failed", 0)
