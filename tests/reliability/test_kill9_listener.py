@@ -53,7 +53,7 @@ SMTP = "connections = 2\ninflight_per_connection = 2"  # one delivery round: 4 e
 AIMED = ("after-ingest-commit@2", "pipeline-before-commit@2", "after-smtp-send@1",
          "smtp-mid-transaction@1", "after-ingest-commit@1", "pipeline-before-commit@1")  # fmt: skip
 WALL_CLOCK = "wall-clock"
-MID_DELIVERY = ("after-smtp-send", "smtp-mid-transaction", WALL_CLOCK)
+MID_DELIVERY = ("after-smtp-send", "smtp-mid-transaction", WALL_CLOCK)  # reported apart
 ROUNDS = 20  # every other round aimed, the others from outside
 OUTSIDE_DELAY = (0.2, 1.5)  # seconds after the listener first answers
 AIMED_TIMEOUT = 15.0  # an aimed round whose checkpoint never came is killed from outside
@@ -236,9 +236,10 @@ def test_kill9_of_the_always_on_bot_while_an_mta_delivers_to_its_listener(
     assert points[WALL_CLOCK] >= ROUNDS // 2, points
     # The window the listener must get right was really hit: committed, killed before the 250.
     assert out["stored_before_250"], "no post was stored before its 250; the resend case went untested"
+    # Delivery runs on its own thread beside the listener, so any kill, even one aimed at ingest,
+    # may land in a round's sends: the bound is one round for every kill.
     for k in kills:
-        limit = per_round if k.point in MID_DELIVERY else 0
-        assert k.in_flight <= limit, f"{k}: {k.in_flight} envelopes sent but unrecorded (round is {per_round})"
+        assert k.in_flight <= per_round, f"{k}: {k.in_flight} envelopes sent but unrecorded (round is {per_round})"
     assert out["unexplained"] == {}, f"duplicates not in flight at any kill: {list(out['unexplained'])[:10]}"
     # Every post the MTA got a 250 for is stored once with its bytes and reached every member.
     assert f.accepted == out["accepted"]
