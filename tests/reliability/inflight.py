@@ -1,7 +1,8 @@
 """Measures what was in flight at each kill: envelopes the SMTP sink accepted whose outbox row is still pending.
 
 Such a send is the only legitimate source of a duplicate (the next run sends it again), so the kill
-scenario compares every duplicate at the sink with what this tracker saw at the kills.
+scenarios compare every duplicate at the sink with what this tracker saw at the kills. Also the
+pieces both kill loops share: their small delivery round, the names of kill points, a kill's record.
 """
 
 from __future__ import annotations
@@ -9,12 +10,29 @@ from __future__ import annotations
 import collections
 import email.parser
 import email.policy
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from mailbot.store.db import make_engine, make_session_factory
 from mailbot.store.models import Outbox, OutboxRecipient
+
+# A small delivery round (2 connections x 2 envelopes) against a backlog of several posts: a
+# delivery that sent its whole claim before recording would show up as > 4 in flight at a kill.
+ROUND_SMTP = "connections = 2\ninflight_per_connection = 2"
+WALL_CLOCK = "wall-clock"  # a kill from outside after a random time, not at a checkpoint
+# Kills that may land after the relay accepted a copy whose status was not yet recorded.
+MID_DELIVERY = ("after-smtp-send", "smtp-mid-transaction", WALL_CLOCK)
+
+
+@dataclass(frozen=True)
+class Kill:
+    process: str  # run-once | jobs-run | run (the always-on bot)
+    point: str  # the checkpoint it died at, or WALL_CLOCK
+    in_flight: int  # envelopes sent whose status this process never recorded
+    backlog: int  # outbox recipients pending right after the kill
+
 
 Key = tuple[str, str]  # (Message-ID of the mail, recipient address, lower case)
 _HEADERS = email.parser.BytesParser(policy=email.policy.compat32)

@@ -3,8 +3,8 @@
 Two kinds of process are killed. `mailbot run --once` (cron mode: fetch, catch up due jobs, deliver)
 gets a `MAILBOT_CRASH_AT` spec (see crash_spec): every checkpoint it passes (after fetch, before
 commit, after commit, before/after the IMAP move, after claim, inside an SMTP transaction, after
-SMTP send, after recording, a job before its commit) may kill it; every tenth round is instead
-killed from outside after a random time, wherever it is. Every other round is `mailbot jobs run`
+SMTP send, after recording, a job before its commit) may kill it; two rounds in ten are instead
+killed from outside after a random time, wherever they are. Every other round is `mailbot jobs run`
 for a past day's tip or week's summary, killed mid-job or mid-delivery of the job's mail and
 retried, as a restart's catch-up would. The loop goes on until enough processes died and every
 job period completed; then clean runs must leave nothing lost, every member with every post, and
@@ -25,7 +25,6 @@ import random
 import statistics
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -45,7 +44,7 @@ from tests.reliability.harness import (
     setup_members,
     write_config,
 )
-from tests.reliability.inflight import InFlight
+from tests.reliability.inflight import MID_DELIVERY, ROUND_SMTP, WALL_CLOCK, InFlight, Kill
 from tests.reliability.jobmail import assert_jobs_once, check_jobs, seed_jobs
 
 pytestmark = pytest.mark.faults
@@ -54,15 +53,10 @@ KILLS = int(os.environ.get("MAILBOT_FAULT_KILLS", "50"))
 # PostgreSQL's loop is shorter: each process start costs more there, and the checkpoints it
 # passes are the same code; its own concern is its transactions and locks under kill -9.
 KILLS_PG = int(os.environ.get("MAILBOT_FAULT_KILLS_PG", "30"))
+LOOPS = {"sqlite": (KILLS, "MAILBOT_FAULT_KILLS"), "postgresql": (KILLS_PG, "MAILBOT_FAULT_KILLS_PG")}
 PROBABILITY = 0.1
-# A small delivery round (2 connections x 2 envelopes) against a backlog of several posts per
-# run: a delivery that sent its whole claim before recording would show up as > 4 in flight.
-SMTP = "connections = 2\ninflight_per_connection = 2"
 RUN_POINTS = [c for c in CHECKPOINTS if c != "job-before-commit"]  # aimed `run --once` rounds
-WALL_CLOCK = "wall-clock"  # a kill from outside after a random time, not at a checkpoint
-WALL_CLOCK_ROUNDS = (7, 9)  # round numbers (mod 10) killed that way
-# Kills that may land after the relay accepted a copy whose status was not yet recorded.
-MID_DELIVERY = ("after-smtp-send", "smtp-mid-transaction", WALL_CLOCK)
+WALL_CLOCK_ROUNDS = (7, 9)  # round numbers (mod 10) killed from outside
 # An outside kill comes after this share of the time recent `run --once` rounds took to the end
 # (about 1 s of start-up, then fetching, storing and delivering the backlog), so it lands in the
 # work, not after the process has exited; before any round has ended, after 1-3 s.
@@ -121,14 +115,6 @@ def job_invocations(cfg: Path) -> list[tuple[str, str]]:
     return [(job, datetime.combine(day, dtime(9, 0), tzinfo=tz).isoformat()) for job, day in out]
 
 
-@dataclass(frozen=True)
-class Kill:
-    process: str  # run-once | jobs-run
-    point: str
-    in_flight: int  # envelopes sent whose status this process never recorded
-    backlog: int  # outbox recipients pending right after the kill
-
-
 def _last_json(stdout: str) -> dict[str, Any]:
     start = stdout.index("{")  # log lines may precede the JSON
     result: dict[str, Any] = json.loads(stdout[start : stdout.rindex("}") + 1])
@@ -138,7 +124,7 @@ def _last_json(stdout: str) -> dict[str, Any]:
 def _kill_loop(
     db_url: str, tmp_path: Path, dovecot: Any, imap: ImapSettings, sink: Any, name: str, kills_wanted: int
 ) -> dict[str, Any]:
-    cfg = write_config(tmp_path, db_url, imap, sink.port, smtp_extra=SMTP)
+    cfg = write_config(tmp_path, db_url, imap, sink.port, smtp_extra=ROUND_SMTP)
     setup_members(cfg)
     seed_jobs(cfg, age=timedelta(days=30))
     smtp = load(cfg).smtp
@@ -210,31 +196,19 @@ def _kill_loop(
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_kill9_at_random_points_while_posts_stream_in_and_jobs_run(
-    sqlite_url: str, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings, smtp_sink: Any,
-    reliability_report: list[dict[str, Any]],
+    database: str, request: pytest.FixtureRequest, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings,
+    smtp_sink: Any, reliability_report: list[dict[str, Any]],
 ) -> None:
-    out = _kill_loop(sqlite_url, tmp_path, dovecot, imap_settings, smtp_sink, "killsqlite", KILLS)
-    _check_kill_loop(out, "sqlite", KILLS, reliability_report)
-
-
-def test_kill9_on_postgresql(
-    pg_url: str, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings, smtp_sink: Any,
-    reliability_report: list[dict[str, Any]],
-) -> None:
-    out = _kill_loop(pg_url, tmp_path, dovecot, imap_settings, smtp_sink, "killpg", KILLS_PG)
-    _check_kill_loop(out, "postgresql", KILLS_PG, reliability_report)
-
-
-def _check_kill_loop(
-    out: dict[str, Any], database: str, kills_wanted: int, reliability_report: list[dict[str, Any]]
-) -> None:
+    db_url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
+    kills_wanted, env = LOOPS[database]
+    out = _kill_loop(db_url, tmp_path, dovecot, imap_settings, smtp_sink, f"kill{database}", kills_wanted)
     f, jf, kills, per_round = out["figures"], out["jobs"], out["kills"], out["per_round"]
     points = collections.Counter(k.point for k in kills)
     after_send = [k for k in kills if k.point == "after-smtp-send"]
     mid_delivery = [k for k in kills if k.point in MID_DELIVERY]
     mid_job = [k for k in kills if k.process == "jobs-run" or k.point == "job-before-commit"]
-    env = "MAILBOT_FAULT_KILLS" if database == "sqlite" else "MAILBOT_FAULT_KILLS_PG"
     reliability_report.append({
         "scenario": "kill-9-random-checkpoints", "database": database, "runs": out["rounds"],
         "job_runs": out["job_rounds"], "kills": len(kills), "kill_points": dict(points),

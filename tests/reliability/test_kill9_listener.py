@@ -18,7 +18,6 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,27 +32,24 @@ from tests.reliability.harness import (
     PostStream,
     assert_nothing_lost,
     check_invariants,
-    db_counts,
+    settled,
     start_bot,
     stop_bot,
     wait_until,
     write_config,
 )
 from tests.reliability.harness import setup_members as migrate_and_add_members
-from tests.reliability.inflight import InFlight
+from tests.reliability.inflight import MID_DELIVERY, ROUND_SMTP, WALL_CLOCK, InFlight, Kill
 from tests.servers.dovecot import free_port
 
 pytestmark = pytest.mark.faults
 
 LIST = "km-it@example.org"
-SMTP = "connections = 2\ninflight_per_connection = 2"  # one delivery round: 4 envelopes
 # The kills, in turn. Aimed ones die at the checkpoint (the crash log names it); the listener's
 # own windows are the commit before the 250 (the MTA sends the post again) and the moment before
 # the commit (nothing stored: the MTA must not have had a 250).
 AIMED = ("after-ingest-commit@2", "pipeline-before-commit@2", "after-smtp-send@1",
          "smtp-mid-transaction@1", "after-ingest-commit@1", "pipeline-before-commit@1")  # fmt: skip
-WALL_CLOCK = "wall-clock"
-MID_DELIVERY = ("after-smtp-send", "smtp-mid-transaction", WALL_CLOCK)  # reported apart
 ROUNDS = 20  # every other round aimed, the others from outside
 OUTSIDE_DELAY = (0.2, 1.5)  # seconds after the listener first answers
 AIMED_TIMEOUT = 15.0  # an aimed round whose checkpoint never came is killed from outside
@@ -121,23 +117,18 @@ class Mta:
         self.engine.dispose()
 
 
-@dataclass(frozen=True)
-class Kill:
-    point: str
-    in_flight: int
-    backlog: int
-
-
 def _point(crash_log: Path, lines_before: int) -> str:
     """Where the round's process died: the checkpoint it logged, or an outside kill when none."""
     lines = crash_log.read_text().splitlines()
     return lines[-1].split()[0] if len(lines) > lines_before else WALL_CLOCK
 
 
-def _listener_loop(db_url: str, tmp_path: Path, imap: ImapSettings, sink: Any, name: str) -> dict[str, Any]:
+def _listener_loop(
+    db_url: str, tmp_path: Path, dovecot: Any, imap: ImapSettings, sink: Any, name: str
+) -> dict[str, Any]:
     port = free_port()
     listener = f"[inbound_smtp]\nenabled = true\nport = {port}\n"
-    cfg = write_config(tmp_path, db_url, imap, sink.port, extra=listener, smtp_extra=SMTP)
+    cfg = write_config(tmp_path, db_url, imap, sink.port, extra=listener, smtp_extra=ROUND_SMTP)
     migrate_and_add_members(cfg)
     smtp = load(cfg).smtp
     per_round = smtp.connections * smtp.inflight_per_connection
@@ -171,7 +162,7 @@ def _listener_loop(db_url: str, tmp_path: Path, imap: ImapSettings, sink: Any, n
                     if proc.poll() is None:
                         proc.kill()
                         proc.wait(10)
-                kills.append(Kill(_point(crash_log, lines_before), *inflight.at_kill()))
+                kills.append(Kill("run", _point(crash_log, lines_before), *inflight.at_kill()))
             # Recovery: the bot started plainly, as after the last crash; the MTA's queue drains.
             began = time.monotonic()
             proc = start_bot(cfg, log)
@@ -181,7 +172,7 @@ def _listener_loop(db_url: str, tmp_path: Path, imap: ImapSettings, sink: Any, n
                 mta.stop.set()
                 mta.thread.join(60)
                 assert not mta.thread.is_alive(), "the MTA never got its last post accepted"
-                wait_until(lambda: _drained(db_url, stream.posts), 60, step=0.2)
+                wait_until(settled(db_url, dovecot, imap.username, stream.posts), 60, step=0.2)
                 recovery = time.monotonic() - began
             finally:
                 code = stop_bot(proc)
@@ -204,18 +195,13 @@ def _return_path(post: Post) -> bytes:
     return f"Return-Path: <{post.sender}>\n".encode()
 
 
-def _drained(db_url: str, posts: list[Post]) -> bool:
-    stored, pending = db_counts(db_url)
-    return stored >= len(posts) and pending == 0
-
-
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_kill9_of_the_always_on_bot_while_an_mta_delivers_to_its_listener(
-    database: str, request: pytest.FixtureRequest, tmp_path: Path, imap_settings: ImapSettings,
+    database: str, request: pytest.FixtureRequest, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings,
     smtp_sink: Any, reliability_report: list[dict[str, Any]],
 ) -> None:
     db_url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
-    out = _listener_loop(db_url, tmp_path, imap_settings, smtp_sink, f"listen{database}")
+    out = _listener_loop(db_url, tmp_path, dovecot, imap_settings, smtp_sink, f"listen{database}")
     f, kills, per_round = out["figures"], out["kills"], out["per_round"]
     points = collections.Counter(k.point for k in kills)
     reliability_report.append({
