@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import random
 import threading
@@ -21,21 +20,15 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
     Connection,
     Engine,
     Integer,
-    String,
-    Table,
     Update,
     bindparam,
-    func,
     literal_column,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 
 from mailbot.clock import Clock
@@ -45,6 +38,7 @@ from mailbot.mail.smtp import Envelope, Sender, SendResult
 from mailbot.mail.verp import verp_sender
 from mailbot.outbox import RECIPIENTS
 from mailbot.store.direct import as_sqlalchemy_errors, fetch, run
+from mailbot.store.id_lists import id_in, ids_param
 from mailbot.store.models import Outbox, OutboxRecipient
 from mailbot.store.sqlite_writer import begin_immediate
 
@@ -147,26 +141,12 @@ def _update_by_id(shape: tuple[str, ...]) -> Update:
     return update(table).where(table.c.id == bindparam("_id")).values(values)
 
 
-def _id_in_list(table: Table, dialect: str) -> ColumnElement[bool]:
-    """`id` is one of the ids bound as `_ids`, as ONE parameter whatever the count: a JSON array
-    on SQLite (json_each), an array on PostgreSQL (= ANY). An IN list of a thousand placeholders
-    cost more to build and bind than the update itself."""
-    if dialect == "postgresql":
-        return table.c.id == func.any(bindparam("_ids", type_=ARRAY(BigInteger)))
-    values = func.json_each(bindparam("_ids", type_=String)).table_valued("value")
-    return table.c.id.in_(select(values.c.value))
-
-
-def _ids_param(ids: Sequence[object], dialect: str) -> object:
-    return list(ids) if dialect == "postgresql" else json.dumps(ids)
-
-
 @functools.lru_cache(maxsize=32)
 def _update_by_ids(shape: tuple[str, ...], dialect: str) -> Update:
     """UPDATE outbox_recipients SET <shape> WHERE id in the bound list, for rows given the same values."""
     table = RECIPIENTS
     values: dict[str, Any] = {k: bindparam(k) for k in shape}
-    return update(table).where(_id_in_list(table, dialect)).values(values)
+    return update(table).where(id_in(table.c.id, "_ids", dialect)).values(values)
 
 
 @contextlib.contextmanager
@@ -191,7 +171,7 @@ def _sqlite_round(conn: Connection) -> Iterator[None]:
 @functools.lru_cache(maxsize=2)
 def _count_attempts(dialect: str) -> Update:
     table = RECIPIENTS
-    return update(table).where(_id_in_list(table, dialect)).values(attempts=table.c.attempts + 1)
+    return update(table).where(id_in(table.c.id, "_ids", dialect)).values(attempts=table.c.attempts + 1)
 
 
 def backoff(settings: SmtpSettings, attempts: int) -> timedelta:
@@ -337,7 +317,7 @@ class Deliverer:
                 by_shape[shape].append({"_id": ids[0], **dict(values)})
                 continue
             dialect = conn.dialect.name
-            run(conn, _update_by_ids(shape, dialect), {"_ids": _ids_param(ids, dialect), **dict(values)})
+            run(conn, _update_by_ids(shape, dialect), {"_ids": ids_param(ids, dialect), **dict(values)})
         for shape, params in by_shape.items():
             run(conn, _update_by_id(shape), params)
 
@@ -361,7 +341,7 @@ class Deliverer:
     def _count_attempt(self, conn: Connection, groups: Sequence[list[_Due]]) -> None:
         # Besides being true, this commit proves the database can still be written before sending.
         sending = [d.id for group in groups for d in group]
-        run(conn, _count_attempts(conn.dialect.name), {"_ids": _ids_param(sending, conn.dialect.name)})
+        run(conn, _count_attempts(conn.dialect.name), {"_ids": ids_param(sending, conn.dialect.name)})
 
     def deliver_due(self) -> DeliveryStats:
         """Send one claim of due recipients; returns what happened (0 attempted: nothing was due)."""

@@ -91,3 +91,19 @@ def test_statements_only_sqlalchemy_can_run_rightly_are_refused(sqlite_url: str)
             direct.sqlite_form(select(Member.id).where(Member.email.in_(bindparam("e", expanding=True))), engine.dialect)
     finally:
         engine.dispose()
+
+
+def test_an_id_list_bound_as_one_parameter_selects_exactly_those_rows(engine: Engine) -> None:
+    """store/id_lists.py: delivery's round updates and search's hits pick rows by a list of ids bound
+    as one value (JSON on SQLite, an array on PostgreSQL); the same statement for 0, 1 or 1,500 ids."""
+    from mailbot.store.id_lists import id_in, ids_param
+
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        cid = conn.scalar(select(Community.id))
+        ids = [direct.scalar(conn, ADD, _member(cid, f"m{i}@example.org", f"tok{i}")) for i in range(1500)]
+    pick = select(Member.email).where(id_in(Member.id, "ids", dialect)).order_by(Member.id)
+    with engine.connect() as conn:
+        for wanted in ([], [ids[7]], ids[::2], [ids[0], ids[0], max(ids) + 1]):
+            got = [row[0] for row in direct.fetch(conn, pick, {"ids": ids_param(wanted, dialect)})]
+            assert got == [f"m{ids.index(i)}@example.org" for i in sorted(set(wanted)) if i in ids]

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import Select, delete, select, text
 from sqlalchemy.orm import Session
 
 from mailbot.knowledge.models import KbDoc, KbEntry, Thread
 from mailbot.knowledge.segment import segment, tokens
 from mailbot.knowledge.synonyms import NO_SYNONYMS, Alternatives, Synonyms
+from mailbot.store import direct
+from mailbot.store.id_lists import id_in, ids_param
 
 # Field weights. SQLite bm25 takes one per column; PostgreSQL ts_rank takes {D, C, B, A}.
 _BM25 = "bm25(kb_fts, 10.0, 4.0, 1.0)"
@@ -230,9 +233,9 @@ def _ranked_sqlite_top(
     """
     k = max(_CANDIDATES, 4 * limit)
     params: dict[str, object] = {"q": _match_sqlite(words, any_term, prefix), "k": k}
-    # One fixed statement on the connection: the best k by FTS5 alone, then only those joined to
+    # One fixed statement, run on the driver: the best k by FTS5 alone, then only those joined to
     # kb_docs; the filters are applied below, in Python, so the statement never changes.
-    cands = session.connection().execute(_SQLITE_CANDIDATES, params).all()
+    cands = direct.fetch(session.connection(), _SQLITE_CANDIDATES, params)
     if not cands:
         return []
     rows = sorted(
@@ -286,27 +289,34 @@ def search(
     return _hits(session, rows)
 
 
-# The columns a hit shows, built once: no ORM objects, no statement built per search.
-_ENTRY_HITS = select(
-    KbEntry.id, KbEntry.number, KbEntry.title, KbEntry.answer, KbEntry.topic, KbEntry.status
-).where(KbEntry.id.in_(bindparam("ids", expanding=True)))
-_THREAD_HITS = select(
-    Thread.id, Thread.number, Thread.subject, Thread.question_text, Thread.topic
-).where(Thread.id.in_(bindparam("ids", expanding=True)))
+@lru_cache(maxsize=4)
+def _hit_statements(dialect: str) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """The columns a hit shows, for entries and for threads, built once per dialect: the ids bound as
+    one parameter, so the SQL never changes and runs on the SQLite driver (an expanding IN list was
+    SQL built per search: 0.49 against 0.07 ms for a page of entries at 100,000)."""
+    entries = select(
+        KbEntry.id, KbEntry.number, KbEntry.title, KbEntry.answer, KbEntry.topic, KbEntry.status
+    ).where(id_in(KbEntry.id, "ids", dialect))
+    threads = select(
+        Thread.id, Thread.number, Thread.subject, Thread.question_text, Thread.topic
+    ).where(id_in(Thread.id, "ids", dialect))
+    return entries, threads
 
 
 def _hits(session: Session, rows: list[tuple[str, int, bool, float]]) -> list[Hit]:
     entry_ids = [r for k, r, _, _ in rows if k == "entry"]
     thread_ids = [r for k, r, _, _ in rows if k == "thread"]
     conn = session.connection()
-    entries = {r.id: r for r in conn.execute(_ENTRY_HITS, {"ids": entry_ids})} if entry_ids else {}
-    threads = {r.id: r for r in conn.execute(_THREAD_HITS, {"ids": thread_ids})} if thread_ids else {}
+    dialect = conn.dialect.name
+    entry_hits, thread_hits = _hit_statements(dialect)
+    entries = {r[0]: r for r in direct.fetch(conn, entry_hits, {"ids": ids_param(entry_ids, dialect)})} if entry_ids else {}
+    threads = {r[0]: r for r in direct.fetch(conn, thread_hits, {"ids": ids_param(thread_ids, dialect)})} if thread_ids else {}
     out: list[Hit] = []
     for kind, ref, solved, score in rows:
         if kind == "entry" and ref in entries:
-            e = entries[ref]
-            out.append(Hit("entry", e.id, e.number, e.title, e.answer, e.topic, e.status, solved, score))
+            e_id, number, title, answer, topic, status = entries[ref]
+            out.append(Hit("entry", e_id, number, title, answer, topic, status, solved, score))
         elif kind == "thread" and ref in threads:
-            t = threads[ref]
-            out.append(Hit("thread", t.id, t.number, t.subject, t.question_text, t.topic, "open", solved, score))
+            t_id, number, subject, question, topic = threads[ref]
+            out.append(Hit("thread", t_id, number, subject, question, topic, "open", solved, score))
     return out

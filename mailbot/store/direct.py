@@ -10,14 +10,24 @@ import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Delete, Insert, Select, Table, Update, bindparam, insert
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    TextClause,
+    Update,
+    bindparam,
+    insert,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 from mailbot.store.sqlite_driver import dbapi
 
 T = TypeVar("T")
-Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
+Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete | TextClause
 # (name, converter or None, constant value) for each parameter, in the SQL's order.
 Order = list[tuple[str, Any, Any]]
 
