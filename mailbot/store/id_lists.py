@@ -23,4 +23,4 @@ def id_in(column: SQLCoreOperations[int], name: str, dialect: str) -> ColumnElem
 
 def ids_param(ids: Sequence[object], dialect: str) -> object:
     """The bound value `id_in` expects for `ids` on `dialect`."""
-    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+    return list(ids) if dialect == "postgresql" else json.dumps(ids)

@@ -196,12 +196,11 @@ def _kill_loop(
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_kill9_at_random_points_while_posts_stream_in_and_jobs_run(
-    database: str, request: pytest.FixtureRequest, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings,
-    smtp_sink: Any, reliability_report: list[dict[str, Any]],
+    db_url: str, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings, smtp_sink: Any,
+    reliability_report: list[dict[str, Any]],
 ) -> None:
-    db_url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "pg_url")
+    database = "postgresql" if db_url.startswith("postgresql") else "sqlite"  # conftest's db_url runs both
     kills_wanted, env = LOOPS[database]
     out = _kill_loop(db_url, tmp_path, dovecot, imap_settings, smtp_sink, f"kill{database}", kills_wanted)
     f, jf, kills, per_round = out["figures"], out["jobs"], out["kills"], out["per_round"]
