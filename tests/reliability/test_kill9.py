@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from mailbot.config import ImapSettings, load
 from mailbot.faults import CHECKPOINTS
@@ -200,7 +201,7 @@ def test_kill9_at_random_points_while_posts_stream_in_and_jobs_run(
     db_url: str, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings, smtp_sink: Any,
     reliability_report: list[dict[str, Any]],
 ) -> None:
-    database = "postgresql" if db_url.startswith("postgresql") else "sqlite"  # conftest's db_url runs both
+    database = make_url(db_url).get_backend_name()  # conftest's db_url: sqlite, then postgresql
     kills_wanted, env = LOOPS[database]
     out = _kill_loop(db_url, tmp_path, dovecot, imap_settings, smtp_sink, f"kill{database}", kills_wanted)
     f, jf, kills, per_round = out["figures"], out["jobs"], out["kills"], out["per_round"]

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from mailbot.config import ImapSettings, load
 from mailbot.store.db import make_engine, make_session_factory
@@ -199,7 +200,7 @@ def test_kill9_of_the_always_on_bot_while_an_mta_delivers_to_its_listener(
     db_url: str, tmp_path: Path, dovecot: Any, imap_settings: ImapSettings, smtp_sink: Any,
     reliability_report: list[dict[str, Any]],
 ) -> None:
-    database = "postgresql" if db_url.startswith("postgresql") else "sqlite"  # conftest's db_url runs both
+    database = make_url(db_url).get_backend_name()  # conftest's db_url: sqlite, then postgresql
     out = _listener_loop(db_url, tmp_path, dovecot, imap_settings, smtp_sink, f"listen{database}")
     f, kills, per_round = out["figures"], out["kills"], out["per_round"]
     points = collections.Counter(k.point for k in kills)
