@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, literal, select, text, union_all
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,19 +44,19 @@ CONFLICT_RETRIES = 3
 
 # Statements asked for every message, built once: building them cost more than running them.
 def _duplicate_statement(community: str) -> Select[Any]:
-    by_hash = select(Message.id, literal(1).label("rank")).where(Message.content_hash == bindparam("digest")).limit(1)
+    """The stored copy's id: by Message-ID in the community when there is one, else by content hash.
+
+    COALESCE of two scalar subqueries, each an index probe, asks the first before the second in one
+    statement; a UNION ALL ordered by a rank column cost SQLite a temporary B-tree, about seven
+    times both probes (measured)."""
+    by_hash = select(Message.id).where(Message.content_hash == bindparam("digest")).limit(1)
     if community == "none":
-        return select(by_hash.subquery().c.id)
+        return by_hash
     same_community = (
         Message.community_id == bindparam("community_id") if community == "id" else Message.community_id.is_(None)
     )
-    by_id = (
-        select(Message.id, literal(0).label("rank"))
-        .where(Message.message_id == bindparam("message_id"), same_community)
-        .limit(1)
-    )
-    both = union_all(select(by_id.subquery()), select(by_hash.subquery())).subquery()
-    return select(both.c.id).order_by(both.c.rank).limit(1)
+    by_id = select(Message.id).where(Message.message_id == bindparam("message_id"), same_community).limit(1)
+    return select(func.coalesce(by_id.scalar_subquery(), by_hash.scalar_subquery()))
 
 
 _DUPLICATE_BY_HASH = _duplicate_statement("none")
@@ -168,7 +168,7 @@ class Pipeline:
     ) -> int | None:
         """The stored copy of this message: same Message-ID in the community, else same bytes.
 
-        One statement (a round trip each on PostgreSQL): both look-ups are index probes, and the
+        One statement (one round trip on PostgreSQL): both look-ups are index probes, and the
         Message-ID hit wins over a content-hash hit, as when they were asked one after the other.
         """
         conn = session.connection()  # plain rows: the ORM's execution path costs more than the probe

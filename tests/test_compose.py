@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import email
@@ -244,6 +245,28 @@ def test_subject_cannot_add_a_header(subject: str) -> None:
     msg = _parse(out)
     assert "Bcc" not in msg and "X-Injected" not in msg and "X-Evil" not in msg
     assert _body(out) == b"Hello members\r\n"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "เครื่องพิมพ์ชั้น 3 ใช้ไม่ได้",
+        "สอบถามวิธีตั้งค่า Wi-Fi ของสำนักงานใหม่ให้ใช้ได้ทั้งโน้ตบุ๊กและโทรศัพท์มือถือของทุกคนในฝ่าย" * 3,
+        "x" * 70 + "ก",  # the first character that needs encoding falls on a word's edge
+        "café, 😀 and ไทย mixed in one long subject line that has to be folded over several lines",
+    ],
+)
+def test_non_ascii_subject_is_folded_into_whole_character_encoded_words(subject: str) -> None:
+    out = _copy(_original(), subject=subject)
+    head = out.split(b"\r\n\r\n", 1)[0].decode("ascii")  # every header line ASCII: 7-bit safe
+    lines = head.split("\r\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("Subject: "))
+    end = next((i for i in range(at + 1, len(lines)) if lines[i][:1] != " "), len(lines))
+    folded = lines[at:end]
+    assert all(len(line) <= 76 for line in folded), folded
+    for word in re.findall(r"=\?utf-8\?b\?([^?]*)\?=", " ".join(folded)):
+        base64.b64decode(word).decode("utf-8")  # each word holds whole characters
+    assert _parse(out)["Subject"] == f"[KM-IT] {subject}"
 
 
 def test_encoded_word_subject_decoding_to_crlf_cannot_add_a_header() -> None:

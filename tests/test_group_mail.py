@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from mailbot.pipeline import content_hash
 from mailbot.store.models import Message, OutboxRecipient
 from mailbot.store.sqlite_driver import dbapi as sqlite3
 from tests.helpers import add_members, make_app, member_mail, settings_for
@@ -149,6 +150,31 @@ def test_repeat_delivery_of_the_same_message_is_absorbed(db_url: str, tmp_path: 
         "anan@example.org",
         "somchai@example.org",
     ]
+
+
+def test_duplicates_are_found_by_message_id_first_then_by_the_bytes(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
+    app = setup(db_url, tmp_path, smtp_sink)
+    first = member_mail("suda@example.org", "one", "first text", message_id="<same@example.org>")
+    stored = app.ingest(first, source="test", source_ref="m1")
+    assert stored.status == "processed"
+    # The same Message-ID with other bytes (a client re-sending an edited copy) is the same post.
+    again = member_mail("suda@example.org", "one", "edited text", message_id="<same@example.org>")
+    found = app.ingest(again, source="test", source_ref="m2")
+    assert (found.status, found.message_pk) == ("duplicate", stored.message_pk)
+    # Without a Message-ID the bytes decide.
+    bare = re.sub(rb"Message-ID: [^\n]*\n", b"", member_mail("anan@example.org", "two", "no id"))
+    assert b"Message-ID" not in bare
+    kept = app.ingest(bare, source="test", source_ref="b1")
+    assert kept.status == "processed"
+    found = app.ingest(bare, source="test", source_ref="b2")
+    assert (found.status, found.message_pk) == ("duplicate", kept.message_pk)
+    # When one stored message has the Message-ID and another the same bytes, the Message-ID wins.
+    other = app.ingest(member_mail("anan@example.org", "three", "x"), source="test", source_ref="o1")
+    late = member_mail("suda@example.org", "one", "third text", message_id="<same@example.org>")
+    with app.sessions() as s, s.begin():
+        s.get(Message, other.message_pk).content_hash = content_hash(late)
+    found = app.ingest(late, source="test", source_ref="l1")
+    assert (found.status, found.message_pk) == ("duplicate", stored.message_pk)
 
 
 def test_smtp_outage_loses_nothing(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:
