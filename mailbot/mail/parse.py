@@ -381,8 +381,9 @@ def html_to_text(html: str) -> str:
 
 # ---------------------------------------------------------------- MIME walk
 
-def _walk(root: email.message.Message, notes: list[str]) -> Iterator[tuple[email.message.Message, bool]]:
-    """Depth-first parts as (part, inside_embedded_message), within MAX_DEPTH and MAX_PARTS.
+def _walk(root: email.message.Message, notes: list[str]) -> Iterator[tuple[email.message.Message, str]]:
+    """Depth-first parts as (part, its content type), within MAX_DEPTH and MAX_PARTS; the type
+    is read once here (compat32 finds and splits the header again on every call).
 
     message/* parts are yielded but not entered: their text is not the sender's body."""
     stack: list[tuple[email.message.Message, int]] = [(root, 0)]
@@ -393,8 +394,9 @@ def _walk(root: email.message.Message, notes: list[str]) -> Iterator[tuple[email
         if count > MAX_PARTS:
             notes.append(f"mime: more than {MAX_PARTS} parts; the rest was not read")
             return
-        yield part, False
-        if part.get_content_maintype() == "message" or not part.is_multipart():
+        ctype = part.get_content_type()
+        yield part, ctype
+        if ctype.startswith("message/") or not part.is_multipart():
             continue
         children = part.get_payload()
         if not isinstance(children, list):
@@ -463,10 +465,9 @@ def _read_parts(root: email.message.Message, notes: list[str]) -> _Body:
     body = _Body()
     mime_notes: dict[str, None] = {}
     visited: list[email.message.Message] = []
-    for index, (part, _) in enumerate(_walk(root, notes)):
+    for index, (part, ctype) in enumerate(_walk(root, notes)):
         visited.append(part)
-        ctype = part.get_content_type()
-        maintype = part.get_content_maintype()
+        maintype = ctype.partition("/")[0]
         if maintype == "multipart" and part.is_multipart():
             continue
         disposition = _param(part, "get_content_disposition")
