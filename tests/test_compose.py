@@ -269,6 +269,11 @@ def test_non_ascii_subject_is_folded_into_whole_character_encoded_words(subject:
     assert _parse(out)["Subject"] == f"[KM-IT] {subject}"
 
 
+def test_subject_with_undecodable_text_is_written_with_a_replacement_character() -> None:
+    # A lone surrogate is how Python carries bytes it could not decode; the copy must still go out.
+    assert _parse(_copy(_original(), subject="ก\udcff"))["Subject"] == "[KM-IT] ก?"
+
+
 def test_encoded_word_subject_decoding_to_crlf_cannot_add_a_header() -> None:
     # The decoded value a parser hands us for '=?utf-8?b?...?=' that hides CRLF + "Bcc:".
     decoded = email.header.make_header(
