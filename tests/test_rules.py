@@ -50,3 +50,28 @@ def test_rule_file_mistakes_are_named(tmp_path: Path, body: str, fragment: str) 
     path.write_text(body, encoding="utf-8")
     with pytest.raises(RuleError, match=fragment):
         load_rules(path, HANDLERS.keys())
+
+
+def test_a_rule_applies_only_when_its_unless_tests_do_not_hold(tmp_path: Path) -> None:
+    from mailbot.classify.facts import Facts
+    from mailbot.mail.bounces import NOT_A_BOUNCE
+    from mailbot.mail.identity import Route
+    from mailbot.mail.parse import parse_message
+
+    path = tmp_path / "routing.toml"
+    path.write_text(
+        '[[rule]]\nname = "urgent"\nkind = "held"\nwhen = { test = "subject-matches", patterns = ["urgent"] }\n'
+        'unless = { test = "subject-matches", patterns = ["resolved"] }\n'
+        '[[rule]]\nname = "post"\nwhen = "always"\nkind = "post"\n',
+        encoding="utf-8",
+    )
+    chain = load_rules(path, HANDLERS.keys())
+    facts = Facts(Route(None, "post"), None, frozenset(), NOT_A_BOUNCE, 10_000_000)
+
+    def rule_for(subject: str) -> str:
+        msg = parse_message(f"From: a@example.org\nSubject: {subject}\n\nbody\n".encode())
+        return chain.classify(msg, facts).rule
+
+    assert rule_for("urgent: printer down") == "urgent"
+    assert rule_for("urgent: printer down (resolved)") == "post"  # the unless test holds
+    assert rule_for("printer down") == "post"  # the when test does not hold

@@ -54,8 +54,8 @@ class RuleChain:
             if rule.kind in skip_kinds:
                 continue
             for test in rule.tests:  # a loop, not all(<generator>): it runs for every rule of every message
-                if bool(test.fn(msg, facts, test.params)) == test.negate:
-                    break  # this test does not hold
+                if not test.holds(msg, facts):
+                    break
             else:
                 return Decision(rule.kind, rule.name)
         # The loader insists on a final catch-all, so this is only reached by hand-built chains.
