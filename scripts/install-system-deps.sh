@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs from Debian's packages: Dovecot (real IMAP server for the
-# tests), Thai fonts (chart labels), and PostgreSQL server binaries when no server is reachable.
+# tests), Thai fonts (chart labels), PostgreSQL server binaries when no server is reachable, and
+# the RUM extension for every installed PostgreSQL (knowledge search ranks in its index).
 set -euo pipefail
 
 need=()
@@ -10,16 +11,34 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
    ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   need+=(postgresql)
 fi
+
+# RUM for each PostgreSQL major version on this machine (postgresql-NN-rum), also for one the
+# lines above are about to install (Debian 12's postgresql is 15).
+rum_missing() {
+  local majors=() v
+  for v in /usr/lib/postgresql/*/; do [ -d "$v" ] && majors+=("$(basename "$v")"); done
+  [ ${#majors[@]} -eq 0 ] && [[ " ${need[*]} " == *" postgresql "* ]] && majors+=(15)
+  for v in "${majors[@]}"; do
+    [ -f "/usr/share/postgresql/$v/extension/rum.control" ] || echo "postgresql-$v-rum"
+  done
+}
+
+install_packages() {
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install: $*" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  echo "installing system packages: $*"
+  $SUDO apt-get update -qq
+  # policy-rc.d style environments refuse to start services; the tests start their own servers.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+mapfile -t rum < <(rum_missing)
+need+=("${rum[@]}")
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install: ${need[*]}" >&2; exit 1; }
-  SUDO="sudo"
-fi
-echo "installing system packages: ${need[*]}"
-$SUDO apt-get update -qq
-# policy-rc.d style environments refuse to start services; the tests start their own servers.
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+install_packages "${need[@]}"

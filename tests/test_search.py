@@ -1,4 +1,5 @@
-"""Thai-aware knowledge search: one set of tests, run on SQLite (FTS5) and PostgreSQL (tsvector)."""
+"""Thai-aware knowledge search: one set of tests, run on SQLite (FTS5) and on PostgreSQL twice: ranked
+by the RUM index (migration 0008) and, with that index dropped, by ts_rank over the GIN index."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from mailbot.knowledge import search
 from mailbot.knowledge.entries import edit_entry
@@ -14,7 +15,7 @@ from mailbot.knowledge.models import KbDoc, KbEntry, Thread
 from mailbot.knowledge.search import index_entry, index_thread
 from mailbot.knowledge.segment import segment, tokens
 from mailbot.knowledge.synonyms import synonyms_for
-from mailbot.store.db import transaction
+from mailbot.store.db import make_engine, transaction, upgrade
 from mailbot.store.queries import community_row
 from tests.helpers import START, make_app, settings_for
 
@@ -27,6 +28,23 @@ ENTRIES = [
     ("สแกนเอกสารเป็น PDF", "สแกนแล้วได้ไฟล์ภาพ", "ตั้งค่าเครื่องให้บันทึกเป็น pdf และใช้ ocr", "draft"),
     ("ปริ้นสีไม่ออก", "ปริ้นงานสีออกมาเป็นขาวดำ", "เปลี่ยนตลับหมึกสีแล้วล้างหัวพิมพ์", "published"),
 ]
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-ts_rank"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """SQLite; PostgreSQL as migrated (with the RUM index); PostgreSQL without it (ts_rank)."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    url = str(request.getfixturevalue("pg_url"))
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        made = conn.execute(text("SELECT to_regclass('ix_kb_docs_tsv_rank') IS NOT NULL")).scalar()
+        assert made, "migration 0008 made no RUM index: install postgresql-NN-rum (make install-test does)"
+        if request.param == "postgresql-ts_rank":
+            conn.execute(text("DROP INDEX ix_kb_docs_tsv_rank"))
+    engine.dispose()
+    return url
 
 
 @pytest.fixture
@@ -195,3 +213,57 @@ def test_sqlite_candidate_shortcut_ranks_exactly_as_joining_every_match(sqlite_u
                             assert _ranked(*args) == expected, args[2:]
                             paths["full" if _ranked_sqlite_top(*args) is None else "shortcut"] += 1
     assert paths["shortcut"] and paths["full"], paths  # both ways were taken and both agreed
+
+
+def test_postgresql_rank_index_finds_what_ts_rank_finds(pg_url: str, tmp_path: Path) -> None:
+    """The RUM path must apply the same filters and order (solved first, then nearest) as ranking
+    every match with ts_rank; for one-word queries its distance is 1 / ts_rank, so the scores agree
+    too. (For several words RUM weighs how close they stand, so only the matches are compared.)"""
+    import random
+
+    from mailbot.config import CommunitySettings
+    from mailbot.knowledge.search import (
+        _ranked,
+        _ranked_by_index,
+        _ranked_every_match,
+        has_rank_index,
+    )
+
+    communities = [
+        CommunitySettings(slug="km-it", address="km-it@example.org", subject_prefix="[KM-IT]"),
+        CommunitySettings(slug="km-net", address="km-net@example.org", subject_prefix="[KM-NET]"),
+    ]
+    app = make_app(settings_for(pg_url, tmp_path, communities=communities))
+    words = ["printer", "wifi", "vpn", "driver", "ไวไฟ", "หลุด", "รหัสผ่าน", "ปริ้นเตอร์", "x", "y"]
+    rng = random.Random(8)
+    with transaction(app.sessions) as s:
+        cid, other = community_row(s, "km-it").id, community_row(s, "km-net").id
+        for ref in range(1, 401):
+            fields = [" ".join(rng.choices(words, k=rng.randint(1, 5))) for _ in range(3)]
+            s.add(KbDoc(
+                community_id=cid if ref % 7 else other, kind="entry" if ref % 5 else "thread", ref_id=ref,
+                solved=ref % 5 != 0, visible=ref % 11 != 0,
+                title_seg=segment(fields[0]), answer_seg=segment(fields[1]), body_seg=segment(fields[2]),
+            ))  # fmt: skip
+    with app.sessions() as s:
+        assert has_rank_index(s)
+        for query in (["printer"], ["ไวไฟ"], ["vpn"], ["wifi", "vpn"], ["ไวไฟ", "หลุด"], ["ปริ้นเตอร์", "driver"]):
+            q = [((t,),) for t in query]
+            for any_term in (False, True):
+                for entries_only in (False, True):
+                    for hidden in (False, True):
+                        args = (s, cid, q, any_term, 1000, entries_only, hidden)
+                        assert _ranked(*args) == _ranked_by_index(*args)
+                        every, by_index = _ranked_every_match(*args), _ranked_by_index(*args)
+                        assert every, args[2:]
+                        # The same matches, solved ones first, each group nearest first.
+                        assert {r[:3] for r in by_index} == {r[:3] for r in every}, args[2:]
+                        assert [r[2] for r in by_index] == sorted((r[2] for r in by_index), reverse=True)
+                        for solved in (True, False):
+                            scores = [r[3] for r in by_index if r[2] is solved]
+                            assert scores == sorted(scores, reverse=True)
+                        if len(query) == 1:
+                            assert [r[3] for r in by_index] == pytest.approx([r[3] for r in every], rel=1e-5)
+                        # A short page is the long page's beginning, up to rows of equal score.
+                        short = _ranked_by_index(s, cid, q, any_term, 7, entries_only, hidden)
+                        assert [r[3] for r in short] == [r[3] for r in by_index[:7]]

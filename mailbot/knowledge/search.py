@@ -1,4 +1,5 @@
-"""Thai-aware knowledge search: segmented text in SQLite FTS5 (bm25) or a PostgreSQL tsvector (ts_rank).
+"""Thai-aware knowledge search: segmented text in SQLite FTS5 (bm25) or a PostgreSQL tsvector (ranked
+by a RUM index where the rum extension is installed, else by ts_rank).
 
 One query shape for both: all words must match (stop words dropped), else any word; solved entries
 rank above open threads, then title > accepted answer > body. Index rows are written in the
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select, delete, select, text
 from sqlalchemy.orm import Session
@@ -184,7 +186,58 @@ def _ranked(
         quick = _ranked_sqlite_top(*args)
         if quick is not None:
             return quick
+    elif has_rank_index(session):
+        return _ranked_by_index(*args)
     return _ranked_every_match(*args)
+
+
+# Whether each database has the RUM index (migration 0008), looked up once per engine: an index
+# added by hand is used from the next start.
+_RANK_INDEX: WeakKeyDictionary[object, bool] = WeakKeyDictionary()
+
+
+def has_rank_index(session: Session) -> bool:
+    """True when PostgreSQL search can rank inside the RUM index `ix_kb_docs_tsv_rank`."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    found = _RANK_INDEX.get(engine)
+    if found is None:
+        found = bool(session.execute(text("SELECT to_regclass('ix_kb_docs_tsv_rank') IS NOT NULL")).scalar())
+        _RANK_INDEX[engine] = found
+    return found
+
+
+def _ranked_by_index(
+    session: Session,
+    community_id: int,
+    words: list[Alternatives],
+    any_term: bool,
+    limit: int,
+    entries_only: bool,
+    include_hidden: bool,
+    prefix: bool = False,
+) -> list[tuple[str, int, bool, float]]:
+    """PostgreSQL with RUM: the index returns matches nearest first (`<=>`, about 1 / rank with the
+    same field weights), so a page reads only its own rows; solved entries first, then open threads
+    to fill the page. Equal distances come in id order, newest first, among the rows the index gave."""
+    where_visible = "" if include_hidden else " AND d.visible"
+    where_kind = " AND d.kind = 'entry'" if entries_only else ""
+    # to_tsquery written out each time: with it in FROM, PostgreSQL's generic plan lost the
+    # index's order and sorted every match again.
+    sql = text(
+        "SELECT d.id, d.kind, d.ref_id, d.tsv <=> to_tsquery('simple', :q) AS dist FROM kb_docs d "
+        f"WHERE d.tsv @@ to_tsquery('simple', :q) AND d.community_id = :c AND d.solved = :s{where_visible}{where_kind} "
+        "ORDER BY d.tsv <=> to_tsquery('simple', :q) LIMIT :n"
+    )
+    q = _match_pg(words, any_term, prefix)
+    out: list[tuple[str, int, bool, float]] = []
+    for solved in (True, False):
+        page = session.execute(sql, {"q": q, "c": community_id, "s": solved, "n": limit - len(out)}).all()
+        for _, kind, ref, dist in sorted(page, key=lambda r: (float(r[3]), -int(r[0]))):
+            out.append((str(kind), int(ref), solved, 1.0 / float(dist) if dist > 0 else 1e30))
+        if len(out) >= limit or entries_only:
+            break
+    return out
 
 
 def _ranked_every_match(

@@ -12,7 +12,8 @@ metadata = Base.metadata
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Full-text machinery (SQLite FTS5 tables, the PostgreSQL tsvector column) has no model."""
+    """Full-text machinery (SQLite FTS5 tables, the PostgreSQL tsvector column and its GIN and RUM
+    indexes, all named *tsv*) has no model."""
     if type_ == "table" and name and name.startswith("kb_fts"):
         return False
     return not (type_ in ("column", "index") and name and "tsv" in name)
