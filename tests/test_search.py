@@ -267,3 +267,35 @@ def test_postgresql_rank_index_finds_what_ts_rank_finds(pg_url: str, tmp_path: P
                         # A short page is the long page's beginning, up to rows of equal score.
                         short = _ranked_by_index(s, cid, q, any_term, 7, entries_only, hidden)
                         assert [r[3] for r in short] == [r[3] for r in by_index[:7]]
+
+
+def test_without_leave_to_create_the_rum_extension_search_ranks_with_ts_rank(pg_url: str, tmp_path: Path) -> None:
+    """A role that may not create extensions (a managed server, a shared cluster): the migration
+    leaves the RUM index out instead of failing, and search works on ts_rank."""
+    import psycopg
+
+    from mailbot.knowledge.search import has_rank_index
+
+    admin, _, rest = pg_url.partition("://")[2].partition("@")
+    hostport, _, name = rest.partition("/")
+    with psycopg.connect(f"postgresql://{admin}@{hostport}/{name}", autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mailbot_plain') "
+            "THEN CREATE ROLE mailbot_plain LOGIN NOSUPERUSER; END IF; END $$"
+        )
+        conn.execute(f'ALTER DATABASE "{name}" OWNER TO mailbot_plain')
+        conn.execute("ALTER SCHEMA public OWNER TO mailbot_plain")
+        assert conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'rum'").fetchone()
+    app = make_app(settings_for(pg_url.replace(f"//{admin}@", "//mailbot_plain@"), tmp_path))
+    with transaction(app.sessions) as s:
+        cid = community_row(s, "km-it").id
+        for n, title in enumerate(["เครื่องพิมพ์ชั้น 3 ใช้งานไม่ได้", "ต่อไวไฟไม่ได้"], 1):
+            e = KbEntry(community_id=cid, number=n, title=title, question="", answer="", status="published",
+                        topic="", created_at=START, updated_at=START)  # fmt: skip
+            s.add(e)
+            s.flush()
+            index_entry(s, e)
+    with app.sessions() as s:
+        assert not has_rank_index(s)
+        assert s.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'rum'")).scalar() == 0
+        assert [h.number for h in search.search(s, cid, "เครื่องพิมพ์")] == [1]

@@ -235,7 +235,7 @@ def _ranked_by_index(
         page = session.execute(sql, {"q": q, "c": community_id, "s": solved, "n": limit - len(out)}).all()
         for _, kind, ref, dist in sorted(page, key=lambda r: (float(r[3]), -int(r[0]))):
             out.append((str(kind), int(ref), solved, 1.0 / float(dist) if dist > 0 else 1e30))
-        if len(out) >= limit or entries_only:
+        if len(out) >= limit or entries_only:  # entries are always solved (index_entry)
             break
     return out
 
