@@ -228,11 +228,27 @@ class App:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             results.append(CheckResult("database", True, self.engine.url.render_as_string()))
+            if self.engine.dialect.name == "postgresql":
+                results.append(self._check_search_index())
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             results.append(CheckResult("database", False, f"cannot connect: {exc}"))
         if network:
             results += self._check_imap() + self._check_smtp()
         return results
+
+    def _check_search_index(self) -> CheckResult:
+        """PostgreSQL: whether knowledge search ranks in the RUM index; without it search works,
+        only slower on large knowledge bases, so this is advice, never a failure."""
+        from mailbot.knowledge.search import has_rank_index
+
+        with self.sessions() as session:
+            if has_rank_index(session):
+                return CheckResult("search index", True, "PostgreSQL ranks knowledge search in the RUM index")
+        return CheckResult(
+            "search index", True,
+            "no RUM index: knowledge search ranks with ts_rank, several times slower on a large knowledge "
+            "base; install postgresql-NN-rum on the server (README, Configuration)",
+        )  # fmt: skip
 
     def _check_imap(self) -> list[CheckResult]:
         from imapclient import IMAPClient

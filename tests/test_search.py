@@ -299,3 +299,18 @@ def test_without_leave_to_create_the_rum_extension_search_ranks_with_ts_rank(pg_
         assert not has_rank_index(s)
         assert s.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'rum'")).scalar() == 0
         assert [h.number for h in search.search(s, cid, "เครื่องพิมพ์")] == [1]
+    # `mailbot check` tells the operator, without failing: search works, only slower at scale.
+    advice = [r for r in app.check(network=False) if r.name == "search index"]
+    assert len(advice) == 1 and advice[0].ok and "postgresql-NN-rum" in advice[0].detail
+
+
+def test_check_reports_the_rum_index_on_postgresql_only(db_url: str, tmp_path: Path) -> None:
+    app = make_app(settings_for(db_url, tmp_path))
+    shown = {r.name: r for r in app.check(network=False)}
+    assert all(r.ok for r in shown.values()), shown
+    if db_url.startswith("sqlite"):
+        assert "search index" not in shown
+    else:
+        with app.sessions() as s:
+            has = s.execute(text("SELECT to_regclass('ix_kb_docs_tsv_rank') IS NOT NULL")).scalar()
+        assert ("in the RUM index" in shown["search index"].detail) is bool(has)
