@@ -12,13 +12,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
   need+=(postgresql)
 fi
 
-# RUM for each PostgreSQL major version on this machine (postgresql-NN-rum), also for one the
-# lines above are about to install (Debian 12's postgresql is 15).
+# RUM for each PostgreSQL major version on this machine (postgresql-NN-rum), looked for again after
+# the lines above may have installed PostgreSQL, so the version is whatever the distribution has.
 rum_missing() {
-  local majors=() v
-  for v in /usr/lib/postgresql/*/; do [ -d "$v" ] && majors+=("$(basename "$v")"); done
-  [ ${#majors[@]} -eq 0 ] && [[ " ${need[*]} " == *" postgresql "* ]] && majors+=(15)
-  for v in "${majors[@]}"; do
+  local v
+  for v in /usr/lib/postgresql/*/; do
+    [ -d "$v" ] || continue
+    v="$(basename "$v")"
     [ -f "/usr/share/postgresql/$v/extension/rum.control" ] || echo "postgresql-$v-rum"
   done
 }
@@ -35,10 +35,13 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-mapfile -t rum < <(rum_missing)
-need+=("${rum[@]}")
-if [ ${#need[@]} -eq 0 ]; then
-  echo "system packages: all present"
-  exit 0
+if [ ${#need[@]} -gt 0 ]; then
+  install_packages "${need[@]}"
 fi
-install_packages "${need[@]}"
+mapfile -t rum < <(rum_missing)
+if [ ${#rum[@]} -gt 0 ]; then
+  install_packages "${rum[@]}"
+fi
+if [ ${#need[@]} -eq 0 ] && [ ${#rum[@]} -eq 0 ]; then
+  echo "system packages: all present"
+fi
