@@ -174,7 +174,7 @@ def test_sqlite_candidate_shortcut_ranks_exactly_as_joining_every_match(sqlite_u
     import random
 
     from mailbot.config import CommunitySettings
-    from mailbot.knowledge.search import _ranked, _ranked_every_match, _ranked_sqlite_top
+    from mailbot.knowledge.search import _Ask, _ranked, _ranked_every_match, _ranked_sqlite_top
 
     communities = [
         CommunitySettings(slug="km-it", address="km-it@example.org", subject_prefix="[KM-IT]"),
@@ -208,10 +208,10 @@ def test_sqlite_candidate_shortcut_ranks_exactly_as_joining_every_match(sqlite_u
                 for limit in (1, 10, 40):
                     for entries_only in (False, True):
                         for hidden in (False, True):
-                            args = (s, cid, query, any_term, limit, entries_only, hidden)
-                            expected = _ranked_every_match(*args)
-                            assert _ranked(*args) == expected, args[2:]
-                            paths["full" if _ranked_sqlite_top(*args) is None else "shortcut"] += 1
+                            ask = _Ask(cid, query, any_term, limit, entries_only, hidden)
+                            expected = _ranked_every_match(s, ask)
+                            assert _ranked(s, ask) == expected, ask
+                            paths["full" if _ranked_sqlite_top(s, ask) is None else "shortcut"] += 1
     assert paths["shortcut"] and paths["full"], paths  # both ways were taken and both agreed
 
 
@@ -223,6 +223,7 @@ def test_postgresql_rank_index_finds_what_ts_rank_finds(pg_url: str, tmp_path: P
 
     from mailbot.config import CommunitySettings
     from mailbot.knowledge.search import (
+        _Ask,
         _ranked,
         _ranked_by_index,
         _ranked_every_match,
@@ -252,12 +253,12 @@ def test_postgresql_rank_index_finds_what_ts_rank_finds(pg_url: str, tmp_path: P
             for any_term in (False, True):
                 for entries_only in (False, True):
                     for hidden in (False, True):
-                        args = (s, cid, q, any_term, 1000, entries_only, hidden)
-                        assert _ranked(*args) == _ranked_by_index(*args)
-                        every, by_index = _ranked_every_match(*args), _ranked_by_index(*args)
-                        assert every, args[2:]
+                        ask = _Ask(cid, q, any_term, 1000, entries_only, hidden)
+                        assert _ranked(s, ask) == _ranked_by_index(s, ask)
+                        every, by_index = _ranked_every_match(s, ask), _ranked_by_index(s, ask)
+                        assert every, ask
                         # The same matches, solved ones first, each group nearest first.
-                        assert {r[:3] for r in by_index} == {r[:3] for r in every}, args[2:]
+                        assert {r[:3] for r in by_index} == {r[:3] for r in every}, ask
                         assert [r[2] for r in by_index] == sorted((r[2] for r in by_index), reverse=True)
                         for solved in (True, False):
                             scores = [r[3] for r in by_index if r[2] is solved]
@@ -265,7 +266,7 @@ def test_postgresql_rank_index_finds_what_ts_rank_finds(pg_url: str, tmp_path: P
                         if len(query) == 1:
                             assert [r[3] for r in by_index] == pytest.approx([r[3] for r in every], rel=1e-5)
                         # A short page is the long page's beginning, up to rows of equal score.
-                        short = _ranked_by_index(s, cid, q, any_term, 7, entries_only, hidden)
+                        short = _ranked_by_index(s, _Ask(cid, q, any_term, 7, entries_only, hidden))
                         assert [r[3] for r in short] == [r[3] for r in by_index[:7]]
 
 

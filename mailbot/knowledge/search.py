@@ -8,7 +8,7 @@ caller's transaction (triggers / a generated column keep the full-text side in s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -171,24 +171,41 @@ _EVERY_MATCH = {
 }
 
 
-def _ranked(
-    session: Session,
-    community_id: int,
-    words: list[Alternatives],
-    any_term: bool,
-    limit: int,
-    entries_only: bool,
-    include_hidden: bool,
-    prefix: bool = False,
-) -> list[tuple[str, int, bool, float]]:
-    args = (session, community_id, words, any_term, limit, entries_only, include_hidden, prefix)
+@dataclass(frozen=True)
+class _Ask:
+    """One ranking: the words to match, how, how many rows, and which documents count."""
+
+    community_id: int
+    words: list[Alternatives]
+    any_term: bool
+    limit: int
+    entries_only: bool
+    include_hidden: bool
+    prefix: bool = False
+
+    def where(self) -> str:
+        """The filters as SQL on kb_docs `d` (the community is bound as :c)."""
+        visible = "" if self.include_hidden else " AND d.visible"
+        kind = " AND d.kind = 'entry'" if self.entries_only else ""
+        return f" AND d.community_id = :c{visible}{kind}"
+
+    def admits(self, community_id: int, visible: bool, kind: str) -> bool:
+        """The same filters, in Python, for rows already read."""
+        return (
+            community_id == self.community_id
+            and (self.include_hidden or visible)
+            and (kind == "entry" or not self.entries_only)
+        )
+
+
+def _ranked(session: Session, ask: _Ask) -> list[tuple[str, int, bool, float]]:
     if session.get_bind().dialect.name != "postgresql":
-        quick = _ranked_sqlite_top(*args)
+        quick = _ranked_sqlite_top(session, ask)
         if quick is not None:
             return quick
     elif has_rank_index(session):
-        return _ranked_by_index(*args)
-    return _ranked_every_match(*args)
+        return _ranked_by_index(session, ask)
+    return _ranked_every_match(session, ask)
 
 
 # Whether each database has the RUM index (migration 0008), looked up once per engine: an index
@@ -207,75 +224,43 @@ def has_rank_index(session: Session) -> bool:
     return found
 
 
-def _ranked_by_index(
-    session: Session,
-    community_id: int,
-    words: list[Alternatives],
-    any_term: bool,
-    limit: int,
-    entries_only: bool,
-    include_hidden: bool,
-    prefix: bool = False,
-) -> list[tuple[str, int, bool, float]]:
+def _ranked_by_index(session: Session, ask: _Ask) -> list[tuple[str, int, bool, float]]:
     """PostgreSQL with RUM: the index returns matches nearest first (`<=>`, about 1 / rank with the
     same field weights), so a page reads only its own rows; solved entries first, then open threads
     to fill the page. Equal distances come in id order, newest first, among the rows the index gave."""
-    where_visible = "" if include_hidden else " AND d.visible"
-    where_kind = " AND d.kind = 'entry'" if entries_only else ""
     # to_tsquery written out each time: with it in FROM, PostgreSQL's generic plan lost the
     # index's order and sorted every match again.
     sql = text(
         "SELECT d.id, d.kind, d.ref_id, d.tsv <=> to_tsquery('simple', :q) AS dist FROM kb_docs d "
-        f"WHERE d.tsv @@ to_tsquery('simple', :q) AND d.community_id = :c AND d.solved = :s{where_visible}{where_kind} "
+        f"WHERE d.tsv @@ to_tsquery('simple', :q){ask.where()} AND d.solved = :s "
         "ORDER BY d.tsv <=> to_tsquery('simple', :q) LIMIT :n"
     )
-    q = _match_pg(words, any_term, prefix)
+    q = _match_pg(ask.words, ask.any_term, ask.prefix)
     out: list[tuple[str, int, bool, float]] = []
     for solved in (True, False):
-        page = session.execute(sql, {"q": q, "c": community_id, "s": solved, "n": limit - len(out)}).all()
+        page = session.execute(sql, {"q": q, "c": ask.community_id, "s": solved, "n": ask.limit - len(out)}).all()
         for _, kind, ref, dist in sorted(page, key=lambda r: (float(r[3]), -int(r[0]))):
             out.append((str(kind), int(ref), solved, 1.0 / float(dist) if dist > 0 else 1e30))
-        if len(out) >= limit or entries_only:  # entries are always solved (index_entry)
+        if len(out) >= ask.limit or ask.entries_only:  # entries are always solved (index_entry)
             break
     return out
 
 
-def _ranked_every_match(
-    session: Session,
-    community_id: int,
-    words: list[Alternatives],
-    any_term: bool,
-    limit: int,
-    entries_only: bool,
-    include_hidden: bool,
-    prefix: bool = False,
-) -> list[tuple[str, int, bool, float]]:
-    """Every match joined to kb_docs, filtered, then ranked: PostgreSQL's query, and on SQLite the
-    reference that _ranked_sqlite_top must equal (and its fallback)."""
+def _ranked_every_match(session: Session, ask: _Ask) -> list[tuple[str, int, bool, float]]:
+    """Every match joined to kb_docs, filtered, then ranked: PostgreSQL's query without the RUM
+    index, and on SQLite the reference that _ranked_sqlite_top must equal (and its fallback)."""
     dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
     score, matches, order, match, sign = _EVERY_MATCH[dialect]
-    where_visible = "" if include_hidden else " AND d.visible"
-    where_kind = " AND d.kind = 'entry'" if entries_only else ""
     sql = (
-        f"SELECT d.kind, d.ref_id, d.solved, {score} AS score FROM {matches} "
-        f"AND d.community_id = :c{where_visible}{where_kind} "
+        f"SELECT d.kind, d.ref_id, d.solved, {score} AS score FROM {matches}{ask.where()} "
         f"ORDER BY d.solved DESC, {order}, d.id DESC LIMIT :n"
     )
-    params = {"q": match(words, any_term, prefix), "c": community_id, "n": limit}
+    params = {"q": match(ask.words, ask.any_term, ask.prefix), "c": ask.community_id, "n": ask.limit}
     rows = session.execute(text(sql), params).all()
     return [(str(k), int(r), bool(s), sign * float(sc)) for k, r, s, sc in rows]
 
 
-def _ranked_sqlite_top(
-    session: Session,
-    community_id: int,
-    words: list[Alternatives],
-    any_term: bool,
-    limit: int,
-    entries_only: bool,
-    include_hidden: bool,
-    prefix: bool = False,
-) -> list[tuple[str, int, bool, float]] | None:
+def _ranked_sqlite_top(session: Session, ask: _Ask) -> list[tuple[str, int, bool, float]] | None:
     """The rows of _ranked_every_match on SQLite without joining every match to kb_docs; None when
     that cannot be shown exact (then the caller runs the full query).
 
@@ -284,8 +269,8 @@ def _ranked_sqlite_top(
     `limit` of the kept rows are solved and pass the filters, they are exactly the full query's
     first `limit` rows (solved rows come first there). Joining every match cost as much as scoring it.
     """
-    k = max(_CANDIDATES, 4 * limit)
-    params: dict[str, object] = {"q": _match_sqlite(words, any_term, prefix), "k": k}
+    k = max(_CANDIDATES, 4 * ask.limit)
+    params: dict[str, object] = {"q": _match_sqlite(ask.words, ask.any_term, ask.prefix), "k": k}
     # One fixed statement, run on the driver: the best k by FTS5 alone, then only those joined to
     # kb_docs; the filters are applied below, in Python, so the statement never changes.
     cands = direct.fetch(session.connection(), _SQLITE_CANDIDATES, params)
@@ -295,16 +280,14 @@ def _ranked_sqlite_top(
         (
             (bool(solved), -float(bm), int(doc_id), str(kind), int(ref))
             for doc_id, bm, kind, ref, solved, community, visible in cands
-            if community == community_id
-            and (include_hidden or visible)
-            and (kind == "entry" or not entries_only)
+            if ask.admits(community, visible, kind)
         ),
         reverse=True,
     )
     complete = len(cands) < k  # every match was a candidate: the answer is exact as it stands
-    if not complete and sum(1 for r in rows if r[0]) < limit:
+    if not complete and sum(1 for r in rows if r[0]) < ask.limit:
         return None
-    return [(kind, ref, solved, score) for solved, score, _, kind, ref in rows[:limit]]
+    return [(kind, ref, solved, score) for solved, score, _, kind, ref in rows[: ask.limit]]
 
 
 def search(
@@ -325,20 +308,21 @@ def search(
     if not words:
         return []
     modes = [any_term] if any_term is not None else ([False, True] if len(words) > 1 else [False])
+    ask = _Ask(community_id, words, False, limit, entries_only, include_hidden)
     rows: list[tuple[str, int, bool, float]] = []
     for mode in modes:
-        rows = _ranked(session, community_id, words, mode, limit, entries_only, include_hidden)
+        rows = _ranked(session, replace(ask, any_term=mode))
         if len(rows) < limit and wide != words:
             # Widened only then: a broad query that fills the page as written costs what it did,
             # and its first results never change; the widened matches include these rows.
-            rows = _ranked(session, community_id, wide, mode, limit, entries_only, include_hidden)
+            rows = _ranked(session, replace(ask, words=wide, any_term=mode))
         if rows:
             break
     if not rows and any_term is None:
         # Nothing for the words, nor their synonyms: try them as beginnings of words, so IT slang
         # finds its longer forms (ปริ้น -> ปริ้นเตอร์, wifi -> wifi6). Only here, so ranking of
         # ordinary queries never changes.
-        rows = _ranked(session, community_id, wide, False, limit, entries_only, include_hidden, True)
+        rows = _ranked(session, replace(ask, words=wide, prefix=True))
     return _hits(session, rows)
 
 
