@@ -163,3 +163,28 @@ def test_feature_commands_from_the_one_table(bot: Bot) -> None:
     auth = "mx.example.org; dkim=pass header.d=example.net; dmarc=pass header.from=example.net"
     bot.command("suda@example.net", "digest weekly", Authentication_Results=auth)
     assert bot.get("suda@example.net").delivery == "weekly"  # type: ignore[union-attr]
+
+
+def test_a_subject_that_names_the_body_command_is_only_its_title(bot: Bot) -> None:
+    # Mail clients ask for a subject: "ค้นหา" over "ค้นหา AAR" is one search, answered once.
+    bot.command("suda@example.net", "ค้นหา AAR", subject="ค้นหา")
+    assert [s.kind for s in bot.outbox()] == ["command-search-results"]
+    bot.command("suda@example.net", "ช่วยเหลือ", subject="help")
+    assert [s.kind for s in bot.outbox()] == ["command-help"]
+    # A subject with words of its own is a command of its own: both searches run.
+    bot.command("suda@example.net", "search wifi", subject="search AAR")
+    assert [s.kind for s in bot.outbox()] == ["command-search-results", "command-search-results"]
+
+
+def test_thai_reply_lists_results_in_thai_under_one_heading(db_url, tmp_path, monkeypatch) -> None:
+    from tests.test_commands_support import make_bot
+
+    b = make_bot(db_url, tmp_path, monkeypatch, language="th")
+    b.member("suda@example.net", name="Suda")
+    b.outbox()
+    b.command("suda@example.net", "ค้นหา AAR\nkb 99")
+    reply = next(s for s in b.outbox() if s.kind == "command-reply")
+    assert "ผลของแต่ละคำสั่ง" in reply.text and "ทำเรียบร้อยแล้ว" not in reply.text
+    assert "ค้นหา “AAR”: พบ 0 รายการ" in reply.text
+    assert "kb: ไม่ได้ทำ: ไม่พบบันทึกความรู้หมายเลข 99" in reply.text
+    assert "entries" not in reply.text

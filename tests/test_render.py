@@ -151,11 +151,11 @@ def test_command_reply_lists_each_kind_and_optional_extra(renderer: Renderer) ->
     ctx = {**sample("command-reply")}
     del ctx["extra_text"]  # optional: absent must not be an error
     out = renderer.render("command-reply", "en", **ctx)
-    assert "Done:" in out.text and "Not understood:" in out.text and "  - สมัครรับข่าว" in out.text
+    assert "Results:" in out.text and "Not understood:" in out.text and "  - สมัครรับข่าว" in out.text
     empty = renderer.render(
         "command-reply", "en", **{**ctx, "done": [], "not_understood": [], "ignored": []}
     )
-    assert "We found no command" in empty.text and "Done:" not in empty.text
+    assert "We found no command" in empty.text and "Results:" not in empty.text
 
 
 def test_search_without_results_suggests_next_step(renderer: Renderer) -> None:

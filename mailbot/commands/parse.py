@@ -62,7 +62,10 @@ def parse_commands(
     takes_body: Callable[[str], bool],
     max_lines: int,
     no_space_prefixes: tuple[str, ...] = (),
+    canonical: Callable[[str], str] = str.lower,
 ) -> ParsedCommands:
+    """`canonical` names the command a word spells (`search` for `ค้นหา`), to tell a subject that
+    only titles the body's first command from a command of its own."""
     commands: list[CommandLine] = []
     not_understood: list[str] = []
     ignored: list[str] = []
@@ -92,8 +95,13 @@ def parse_commands(
             commands.append(CommandLine(word, body[:MAX_BODY_CHARS], _clip(line), "body"))
             break
         commands.append(CommandLine(word, _clip(rest, MAX_LINE_CHARS), _clip(line), "body"))
-    # The same command in subject and first line ("subscribe" / "subscribe") runs once.
-    if len(commands) >= 2 and commands[0].where == "subject" and (
-        commands[0].word, commands[0].args) == (commands[1].word, commands[1].args):
-        commands.pop(0)
+    # The same command in subject and first line ("subscribe" / "subscribe") runs once; so does a
+    # subject that only names the body's first command ("search" over "ค้นหา wifi"): mail clients
+    # ask for a subject, and a bare "search" run on its own would only fail for want of words.
+    if len(commands) >= 2 and commands[0].where == "subject":
+        title, first = commands[0], commands[1]
+        if (title.word, title.args) == (first.word, first.args) or (
+            not title.args and canonical(title.word) == canonical(first.word)
+        ):
+            commands.pop(0)
     return ParsedCommands(tuple(commands), tuple(not_understood), tuple(ignored))

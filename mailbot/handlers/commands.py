@@ -68,6 +68,7 @@ def handle_command(ctx: Context) -> Outcome:
         is_command=lambda w: lookup(w) is not None,
         takes_body=lambda w: bool((c := lookup(w)) and c.takes_body),
         max_lines=max(pol.command_lines, 1), no_space_prefixes=THAI_PREFIXES,
+        canonical=lambda w: c.name if (c := lookup(w)) else w,
     )
     report = run_lines(ctx, list(parsed.commands))
     common: dict[str, Any] = dict(in_reply_to=ctx.msg.message_id, references=ctx.msg.references, source_message_id=ctx.record.id)

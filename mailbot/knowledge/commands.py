@@ -40,7 +40,7 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
                 "status": h.status,
             }
         )
-    summary = f"search {query!r}: {len(results)} entries"
+    summary = f"ค้นหา “{query}”: พบ {len(results)} รายการ" if th else f"search {query!r}: {len(results)} entries"
     return CommandResult("done", summary, reply_template="search-results", reply_context={"query": query, "results": results})
 
 
@@ -69,7 +69,8 @@ def cmd_kb(ctx: Context, args: str) -> CommandResult:
     # Any other word after the number ("kb 12 ครับ", a polite particle) still just asks to read it.
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
     view = entries.entry_view(entry, topics, lang(ctx), entries.thread_number_of(ctx.session, entry))
-    return CommandResult("done", f"kb {number} sent", reply_template="kb-entry", reply_context={"entry": view})
+    sent = f"ส่งบันทึกความรู้ {number} ให้แล้ว" if th else f"kb {number} sent"
+    return CommandResult("done", sent, reply_template="kb-entry", reply_context={"entry": view})
 
 
 def _review(ctx: Context, entry: KbEntry, status: str, th: bool) -> CommandResult:
