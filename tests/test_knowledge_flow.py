@@ -144,6 +144,22 @@ def test_solved_by_asker_files_an_entry_that_search_finds(db_url: str, tmp_path:
     assert _outbox(app, "list-copy")[-1]["Subject"].startswith("Re: [KM-IT #Q1]")
 
 
+def test_answers_and_the_entry_leave_the_sign_off_out(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q, _ = _ask(app, body="กดสั่งพิมพ์แล้วเงียบ ไม่มีอะไรออกมาเลยครับ\n\nขอบคุณครับ\nสมชาย")
+    a1, _ = _reply(app, HELPER, q, "ลบงานค้างในคิวก่อน แล้วปิดเปิดเครื่องพิมพ์ค่ะ\n\nขอบคุณค่ะ\nสุดา")
+    _reply(app, ASKER, a1, "#solved\nใช้ได้แล้วครับ")
+    with app.sessions() as s:
+        thread = s.scalars(select(Thread)).one()
+        assert thread.question_text == "กดสั่งพิมพ์แล้วเงียบ ไม่มีอะไรออกมาเลยครับ"
+        entry = s.scalars(select(KbEntry)).one()
+        assert entry.question == thread.question_text
+        assert entry.answer == "ลบงานค้างในคิวก่อน แล้วปิดเปิดเครื่องพิมพ์ค่ะ"
+        assert "สุดา รักเรียน" in entry.contributors_json  # who answered is kept beside the text
+    # The group's copy is the member's mail as written, sign-off and all.
+    assert "ขอบคุณค่ะ\nสุดา" in _body(_outbox(app, "list-copy")[1]).replace("\r\n", "\n")
+
+
 def test_unauthorised_solved_is_refused_politely(db_url: str, tmp_path: Path) -> None:
     app = _app(db_url, tmp_path)
     q, _ = _ask(app)

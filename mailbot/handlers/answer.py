@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mailbot.handlers.base import Context, Outcome
+from mailbot.handlers.base import Context, Outcome, sender_names
 from mailbot.handlers.post import distribute, handle_post
 from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
 from mailbot.knowledge.models import Answer, Thread
+from mailbot.mail.signoff import without_sign_off
 from mailbot.notices import reply_to_sender
 
 REFUSAL_INTERVAL = timedelta(minutes=10)  # one refusal per sender per few minutes, never a storm
@@ -132,7 +133,7 @@ def handle_answer(ctx: Context) -> Outcome:
                 member_id=ctx.member.id if ctx.member else None,
                 author_email=msg.sender_email,
                 author_name=(msg.from_.name if msg.from_ else "") or msg.sender_email,
-                text=msg.new_text,
+                text=without_sign_off(msg.new_text, *sender_names(ctx)),
                 now=ctx.now,
             )
             note = f"answer {answer.number}"

@@ -38,6 +38,11 @@ class Context:
         return self.clock.now()
 
 
+def sender_names(ctx: Context) -> tuple[str, str]:
+    """The sender's names as a sign-off would write them: From's display name and the member's."""
+    return (ctx.msg.from_.name if ctx.msg.from_ else "", ctx.member.name if ctx.member else "")
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str  # processed | held | ignored

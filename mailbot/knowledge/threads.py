@@ -20,6 +20,7 @@ from mailbot.classify.facts import Facts
 from mailbot.knowledge.models import Answer, Thread, ThreadRef
 from mailbot.mail.compose import base_subject
 from mailbot.mail.parse import ParsedMessage
+from mailbot.mail.signoff import without_sign_off
 from mailbot.store import direct
 from mailbot.store.models import Community, Message
 
@@ -333,7 +334,7 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
                 member_id=m.member_id,
                 author_email=m.from_email,
                 author_name=m.from_name,
-                text=m.body_text,
+                text=without_sign_off(m.body_text or "", m.from_name or ""),
                 now=now,
             )
         )
