@@ -135,6 +135,33 @@ def nl2br(value: Any) -> Markup:
     return Markup(re.sub(r"\r\n|\r|\n", "<br>\n", escaped))
 
 
+def _one_decimal(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def format_hours(hours: Any, lang: str) -> str:
+    """A span given in hours, as people say it: "25 นาที", "3.5 ชั่วโมง", "2.5 วัน" (or in English).
+    Minutes under an hour ("0.4 hours" reads badly), days from two days on, "-" when unknown."""
+    if hours is None:
+        return "-"
+    h, th = max(float(hours), 0.0), lang == "th"
+    if h * 60 < 1:
+        return "ไม่ถึง 1 นาที" if th else "under a minute"
+    if h < 1:
+        m = round(h * 60)
+        return f"{m} นาที" if th else f"{m} minute{'' if m == 1 else 's'}"
+    if h < 48:
+        v = _one_decimal(h)
+        return f"{v} ชั่วโมง" if th else f"{v} hour{'' if v == '1' else 's'}"
+    v = _one_decimal(h / 24)
+    return f"{v} วัน" if th else f"{v} days"
+
+
+@jinja2.pass_context
+def _hours_filter(ctx: jinja2.runtime.Context, value: Any) -> str:
+    return format_hours(value, str(ctx.get("lang", "en")))
+
+
 @jinja2.pass_context
 def _thai_date_filter(ctx: jinja2.runtime.Context, value: Any, time: bool = False) -> str:
     return format_date(value, str(ctx.get("lang", "en")), time=time)
@@ -185,6 +212,7 @@ def _make_env(templates_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["thai_date"] = _thai_date_filter
+    env.filters["hours"] = _hours_filter
     env.filters["excerpt"] = excerpt
     env.filters["nl2br"] = nl2br
     env.filters["thread_tag"] = _thread_tag_filter

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import hashlib
+import re
 from collections import Counter
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -218,13 +219,14 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
         assert "แก้ได้แล้ว:               1" in text
         assert f"มีคำตอบแต่ยังไม่ปิด:       {1 if k else 0}" in text
         assert f"ยังไม่มีคำตอบ:             {max(0, k - 1)}" in text
-        assert f"{2.0 if k == 0 else 3.0} ชั่วโมง" in text
+        assert f"{2 if k == 0 else 3} ชั่วโมง" in text
         assert "ส่วนเครือข่าย: 2 / 3" in text
         assert f"ส่วนบริการ: {1 if k else 0} / 5" in text
         assert f"1. สมชาย (ส่วนเครือข่าย) — {k + 1} ข้อความ" in text
     last = texts[-1]
     assert "2026-W48: 4 / 2 / 3" in last and "2026-W45: 1 / 1 / 2" in last  # trend rows
     assert last.count("รอคำตอบมา") == 3  # unanswered > 48 h: one from W47, two from W48
+    assert re.search(r"รอคำตอบมา \d+(\.\d)? วัน", last), last  # in days, as people say it
 
     # --- digests: daily readers get one per day with traffic, grouped by thread
     daily = outbox(app, "digest")

@@ -22,6 +22,7 @@ from mailbot.render import (
     community_context,
     excerpt,
     format_date,
+    format_hours,
     nl2br,
 )
 
@@ -270,6 +271,31 @@ def test_format_date() -> None:
     assert format_date("2026-03-04T10:00:00", "en") == "4 Mar 2026"
     assert format_date(None, "th") == ""
     assert format_date("not a date", "th") == "not a date"
+
+
+@pytest.mark.parametrize(
+    ("hours", "th", "en"),
+    [
+        (None, "-", "-"),
+        (0.005, "ไม่ถึง 1 นาที", "under a minute"),
+        (0.42, "25 นาที", "25 minutes"),
+        (1 / 60, "1 นาที", "1 minute"),
+        (1.0, "1 ชั่วโมง", "1 hour"),
+        (5.5, "5.5 ชั่วโมง", "5.5 hours"),
+        (47.9, "47.9 ชั่วโมง", "47.9 hours"),
+        (72, "3 วัน", "3 days"),
+        (50, "2.1 วัน", "2.1 days"),
+    ],
+)
+def test_spans_of_time_read_as_people_say_them(hours: float | None, th: str, en: str) -> None:
+    assert (format_hours(hours, "th"), format_hours(hours, "en")) == (th, en)
+
+
+def test_weekly_summary_shows_a_fast_first_answer_in_minutes(renderer: Renderer) -> None:
+    ctx = sample("weekly-summary")
+    ctx["summary"] = {**ctx["summary"], "median_first_answer_hours": 0.42}
+    out = renderer.render("weekly-summary", "th", **ctx)
+    assert "25 นาที" in out.text and "0.42" not in out.text and "25 นาที" in out.html
 
 
 def test_excerpt_cuts_at_thai_word_boundary() -> None:

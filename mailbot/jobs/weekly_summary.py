@@ -69,8 +69,9 @@ class Figures:
         out["week"] = self.period.key
         out["start"] = self.period.start.isoformat()
         out["end"] = (self.period.end - timedelta(seconds=1)).isoformat()
+        # Two decimals (36 s): the templates show minutes under an hour (render.format_hours).
         out["median_first_answer_hours"] = (
-            None if self.median_first_answer_hours is None else round(self.median_first_answer_hours, 1)
+            None if self.median_first_answer_hours is None else round(self.median_first_answer_hours, 2)
         )
         return out
 
