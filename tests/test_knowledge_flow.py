@@ -160,6 +160,37 @@ def test_answers_and_the_entry_leave_the_sign_off_out(db_url: str, tmp_path: Pat
     assert "ขอบคุณค่ะ\nสุดา" in _body(_outbox(app, "list-copy")[1]).replace("\r\n", "\n")
 
 
+def test_bare_addresses_are_named_by_the_member_list(db_url: str, tmp_path: Path) -> None:
+    # Phones often send a bare address: threads and entries still name people as the member list does.
+    app = _app(db_url, tmp_path)
+    raw = member_mail(ASKER[0], "ถาม: Wi-Fi ชั้น 5 หลุดบ่อย", "หลุดทุกสิบนาทีครับ")
+    q = email.message_from_bytes(raw)["Message-ID"]
+    _ingest(app, raw)
+    raw = member_mail(HELPER[0], "Re: [KM-IT #Q1] Wi-Fi", "เปลี่ยนไปใช้คลื่น 5GHz ค่ะ\n\nสุดา", in_reply_to=q)
+    a1 = email.message_from_bytes(raw)["Message-ID"]
+    _ingest(app, raw)
+    _ingest(app, member_mail(ASKER[0], "Re: [KM-IT #Q1] Wi-Fi", "#solved", in_reply_to=a1))
+    with app.sessions() as s:
+        thread = s.scalars(select(Thread)).one()
+        answer = s.scalars(select(Answer)).one()
+        assert (thread.asker_name, answer.author_name) == (ASKER[1], HELPER[1])
+        assert answer.text == "เปลี่ยนไปใช้คลื่น 5GHz ค่ะ"  # signed with the registered first name
+        entry = s.scalars(select(KbEntry)).one()
+        assert "@" not in entry.contributors_json and HELPER[1] in entry.contributors_json
+
+
+def test_an_answer_that_overtook_its_question_is_named_and_trimmed_alike(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    question = member_mail(ASKER[0], "ถาม: Wi-Fi ชั้น 5 หลุดบ่อย", "หลุดทุกสิบนาทีครับ")
+    q = email.message_from_bytes(question)["Message-ID"]
+    # The reply arrives first (a slow relay held the question back); the question adopts it.
+    _ingest(app, member_mail(HELPER[0], "Re: ถาม: Wi-Fi ชั้น 5 หลุดบ่อย", "เปลี่ยนไปใช้คลื่น 5GHz ค่ะ\n\nสุดา", in_reply_to=q))
+    _ingest(app, question)
+    with app.sessions() as s:
+        answer = s.scalars(select(Answer)).one()
+        assert (answer.author_name, answer.text) == (HELPER[1], "เปลี่ยนไปใช้คลื่น 5GHz ค่ะ")
+
+
 def test_unauthorised_solved_is_refused_politely(db_url: str, tmp_path: Path) -> None:
     app = _app(db_url, tmp_path)
     q, _ = _ask(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mailbot.handlers.base import Context, Outcome, sender_names
+from mailbot.handlers.base import Context, Outcome, author_name, sender_names
 from mailbot.handlers.post import distribute, handle_post
 from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
@@ -132,7 +132,7 @@ def handle_answer(ctx: Context) -> Outcome:
                 message_id=msg.message_id,
                 member_id=ctx.member.id if ctx.member else None,
                 author_email=msg.sender_email,
-                author_name=(msg.from_.name if msg.from_ else "") or msg.sender_email,
+                author_name=author_name(ctx),
                 text=without_sign_off(msg.new_text, *sender_names(ctx)),
                 now=ctx.now,
             )

@@ -38,6 +38,13 @@ class Context:
         return self.clock.now()
 
 
+def author_name(ctx: Context) -> str:
+    """How the sender is named on threads and entries: the member's registered name ("สุดา
+    รักเรียน"), else the From display name, else the address."""
+    registered = ctx.member.name if ctx.member else ""
+    return registered or (ctx.msg.from_.name if ctx.msg.from_ else "") or ctx.msg.sender_email
+
+
 def sender_names(ctx: Context) -> tuple[str, str]:
     """The sender's names as a sign-off would write them: From's display name and the member's."""
     return (ctx.msg.from_.name if ctx.msg.from_ else "", ctx.member.name if ctx.member else "")

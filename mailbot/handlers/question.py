@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbot.handlers.base import Context, Outcome, sender_names
+from mailbot.handlers.base import Context, Outcome, author_name, sender_names
 from mailbot.handlers.post import distribute
 from mailbot.knowledge import search, threads
 from mailbot.knowledge.synonyms import synonyms_for
@@ -50,7 +50,7 @@ def handle_question(ctx: Context) -> Outcome:
         message_id=msg.message_id,
         asker_member_id=ctx.member.id if ctx.member else None,
         asker_email=msg.sender_email,
-        asker_name=(msg.from_.name if msg.from_ else "") or msg.sender_email,
+        asker_name=author_name(ctx),
         topic=topics.classify(msg.subject, msg.new_text),
         now=ctx.now,
     )

@@ -22,7 +22,7 @@ from mailbot.mail.compose import base_subject
 from mailbot.mail.parse import ParsedMessage
 from mailbot.mail.signoff import without_sign_off
 from mailbot.store import direct
-from mailbot.store.models import Community, Message
+from mailbot.store.models import Community, Member, Message
 
 MAX_DEPTH = 200  # descendants walked when a ghost parent finally arrives
 # Question markers stripped from entry titles ("Q:", "[Q]", "ถาม:", "คำถาม:").
@@ -319,7 +319,13 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
             Message.status == "processed",
         )
         .order_by(Message.id)
-    )
+    ).all()
+    # Named as a live answer would be (handlers.base.author_name): the member's registered name first.
+    member_ids = {m.member_id for m in messages if m.member_id}
+    registered: dict[int, str] = {}
+    if member_ids:
+        rows = session.execute(select(Member.id, Member.name).where(Member.id.in_(member_ids))).all()
+        registered = {int(member_id): str(name) for member_id, name in rows}
     out = []
     for m in messages:
         m.thread_id = thread.id
@@ -333,8 +339,8 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
                 message_id=m.message_id,
                 member_id=m.member_id,
                 author_email=m.from_email,
-                author_name=m.from_name,
-                text=without_sign_off(m.body_text or "", m.from_name or ""),
+                author_name=registered.get(m.member_id or 0) or m.from_name or m.from_email,
+                text=without_sign_off(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, "")),
                 now=now,
             )
         )
