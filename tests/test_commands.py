@@ -188,3 +188,18 @@ def test_thai_reply_lists_results_in_thai_under_one_heading(db_url, tmp_path, mo
     assert "ค้นหา “AAR”: พบ 0 รายการ" in reply.text
     assert "kb: ไม่ได้ทำ: ไม่พบบันทึกความรู้หมายเลข 99" in reply.text
     assert "entries" not in reply.text
+
+
+def test_stats_count_answers_given_not_the_askers_own_replies(bot: Bot) -> None:
+    q = bot.post("anan@example.net", "Q: how do I map the shared drive?", "It asks for a password.").message_id
+    a = bot.post("suda@example.net", "Re: [KM-IT #Q1] how do I map the shared drive?", "Use your domain login.",
+                 In_Reply_To=f"<{q}>", References=f"<{q}>").message_id  # fmt: skip
+    bot.post("anan@example.net", "Re: [KM-IT #Q1] how do I map the shared drive?", "#solved\nThanks, it works.",
+             In_Reply_To=f"<{a}>", References=f"<{q}> <{a}>")  # fmt: skip
+    bot.outbox()
+    bot.command("anan@example.net", "stats")
+    [asker] = bot.outbox()
+    assert "stats: 2 posts, 1 questions, 0 answers, 0 accepted answers" in asker.text, asker.text
+    bot.command("suda@example.net", "stats")
+    [helper] = bot.outbox()
+    assert "stats: 1 posts, 0 questions, 1 answers, 1 accepted answers" in helper.text, helper.text

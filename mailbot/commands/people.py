@@ -86,18 +86,17 @@ def cmd_who(ctx: Context, args: str) -> CommandResult:
                 extra_text="\n".join(lines) + more)
 
 
-def _accepted_answers(ctx: Context, member_id: int) -> int | None:
-    """Accepted answers from the knowledge tables (issue 3); None if that module is absent."""
-    try:
-        from mailbot.knowledge.models import Answer
-    except ImportError:
-        return None
-    return int(
-        ctx.session.scalar(
-            select(func.count(Answer.id)).where(Answer.member_id == member_id, Answer.accepted.is_(True))
+def _answers(ctx: Context, member_id: int) -> tuple[int, int]:
+    """(answers given, of them accepted), from the knowledge tables: a reply counts when it answered
+    someone else's question, not the asker's own follow-ups or a "#solved" line."""
+    from mailbot.knowledge.models import Answer
+
+    given, accepted = ctx.session.execute(
+        select(func.count(Answer.id), func.count(Answer.id).filter(Answer.accepted.is_(True))).where(
+            Answer.member_id == member_id
         )
-        or 0
-    )
+    ).one()
+    return int(given or 0), int(accepted or 0)
 
 
 def cmd_stats(ctx: Context, args: str) -> CommandResult:
@@ -116,10 +115,8 @@ def cmd_stats(ctx: Context, args: str) -> CommandResult:
         ).all()
     )
     posts = sum(counts.values())
-    answers = counts.get("answer", 0)
-    accepted = _accepted_answers(ctx, member.id)
-    acc = "-" if accepted is None else str(accepted)
+    answers, accepted = _answers(ctx, member.id)
     return done(
-        t(ctx, f"stats: {posts} posts, {counts.get('question', 0)} questions, {answers} answers, {acc} accepted answers",
-          f"สถิติ: โพสต์ {posts} ครั้ง คำถาม {counts.get('question', 0)} คำตอบ {answers} คำตอบที่ได้รับการยอมรับ {acc}"),
+        t(ctx, f"stats: {posts} posts, {counts.get('question', 0)} questions, {answers} answers, {accepted} accepted answers",
+          f"สถิติ: โพสต์ {posts} ครั้ง คำถาม {counts.get('question', 0)} คำตอบ {answers} คำตอบที่ได้รับการยอมรับ {accepted}"),
     )
