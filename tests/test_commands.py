@@ -203,3 +203,35 @@ def test_stats_count_answers_given_not_the_askers_own_replies(bot: Bot) -> None:
     bot.command("suda@example.net", "stats")
     [helper] = bot.outbox()
     assert "stats: 1 posts, 0 questions, 1 answers, 1 accepted answers" in helper.text, helper.text
+
+
+def test_outlook_thai_confirm_reply_confirms_once_and_says_so_in_thai(db_url, tmp_path, monkeypatch) -> None:
+    from tests.test_commands_support import make_bot
+
+    b = make_bot(db_url, tmp_path, monkeypatch, language="th")
+    b.command("mali@example.com", "สมัครค่ะ")
+    confirm = b.outbox("confirm-subscribe")[0]
+    b.outbox()
+    # Outlook: "RE:" + our subject (with the code), a polite word, our mail below its header block.
+    body = f"ยืนยันค่ะ\n\n________________________________\nFrom: KM-IT\nSent: Monday\nSubject: {confirm.subject}\n"
+    b.command("mali@example.com", body, subject=f"RE: {confirm.subject}")
+    assert b.get("mali@example.com").status == "active"  # type: ignore[union-attr]
+    reply = next(s for s in b.outbox() if s.kind == "command-reply")
+    assert reply.text.count("confirm:") == 1 and "ไม่ได้ทำ" not in reply.text, reply.text
+    # The same reply sent again: told in Thai that the code was used.
+    b.command("mali@example.com", "", subject=f"RE: {confirm.subject}")
+    [again] = b.outbox()
+    assert "รหัสยืนยันนี้ใช้ไปแล้ว" in again.text and "already used" not in again.text
+
+
+def test_courtesy_after_a_command_is_not_its_argument(bot: Bot) -> None:
+    from mailbot.commands.parse import parse_commands
+    from mailbot.commands.table import THAI_PREFIXES, lookup
+
+    parsed = parse_commands("", "ค้นหา AAR ครับ\nhelp please\nยืนยันค่ะ", prefix="[KM-IT]",
+                            is_command=lambda w: lookup(w) is not None, takes_body=lambda w: False,
+                            max_lines=10, no_space_prefixes=THAI_PREFIXES)  # fmt: skip
+    assert [(c.word, c.args) for c in parsed.commands] == [("ค้นหา", "AAR"), ("help", ""), ("ยืนยัน", "")]
+    bot.command("suda@example.net", "ค้นหา AAR ครับ")
+    [results] = bot.outbox()
+    assert results.kind == "command-search-results" and "ครับ" not in results.subject

@@ -92,6 +92,16 @@ def cmd_unsubscribe(ctx: Context, args: str) -> CommandResult:
                   f"ส่งรหัสยืนยันไปที่ {address} แล้ว ตอบกลับอีเมลนั้นเพื่อยืนยันการเลิกรับอีเมล"))
 
 
+# tokens.TokenError.reason -> what a Thai reader is told (the English text comes with the error).
+_TOKEN_PROBLEM_TH = {
+    "unknown": "ไม่รู้จักรหัสยืนยันนี้ (อาจพิมพ์ผิด)",
+    "wrong-action": "รหัสยืนยันนี้ใช้กับคำสั่งนี้ไม่ได้",
+    "wrong-address": "ต้องยืนยันจากอีเมลที่ได้รับรหัสนี้",
+    "used": "รหัสยืนยันนี้ใช้ไปแล้ว (คำขอนี้ยืนยันเรียบร้อยแล้ว)",
+    "expired": "รหัสยืนยันนี้หมดอายุแล้ว กรุณาส่งคำขอใหม่",
+}
+
+
 def cmd_confirm(ctx: Context, args: str) -> CommandResult:
     assert ctx.community is not None and ctx.community_row is not None
     found = tokens.find_tokens(args) or tokens.find_tokens(ctx.msg.subject)
@@ -107,7 +117,7 @@ def cmd_confirm(ctx: Context, args: str) -> CommandResult:
             address=ctx.msg.sender_email,
         )
     except tokens.TokenError as exc:
-        return refused(str(exc))
+        return refused(t(ctx, str(exc), _TOKEN_PROBLEM_TH.get(exc.reason, "ใช้รหัสยืนยันนี้ไม่ได้")))
     if row.action == "unsubscribe":
         try:
             members_mod.remove(ctx.session, ctx.community_row, row.address)

@@ -17,6 +17,16 @@ _STOP_WORDS = {"end", "stop", "thanks", "จบ"}
 _BULLET = re.compile(r"^[\s\-*•·#]+")
 MAX_LINE_CHARS = 500  # a "command" longer than this is prose, and we never echo kilobytes back
 MAX_BODY_CHARS = 4000  # body text handed to commands that read it (profile)
+# Courtesy after a command is not an argument: "ยืนยันค่ะ", "help please", "ค้นหา wifi ครับ".
+_POLITE = frozenset({"ครับ", "ค่ะ", "คะ", "ค่า", "นะครับ", "นะคะ", "จ้า", "จ้ะ", "ครับผม", "please", "pls", "thanks",
+                     "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ"})  # fmt: skip
+
+
+def _without_courtesy(args: str) -> str:
+    words = args.split()
+    while words and words[-1].lower().strip(".!,") in _POLITE:
+        words.pop()
+    return " ".join(words) if len(words) != len(args.split()) else args
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ def parse_commands(
     base = base_subject(subject or "", prefix)
     hit = split_word(base, is_command, no_space_prefixes) if base else None
     if hit is not None:
-        commands.append(CommandLine(hit[0], _clip(hit[1], MAX_LINE_CHARS), _clip(base), "subject"))
+        commands.append(CommandLine(hit[0], _clip(_without_courtesy(hit[1]), MAX_LINE_CHARS), _clip(base), "subject"))
     lines = [ln.strip() for ln in (new_text or "").splitlines()]
     lines = [ln for ln in lines if ln]
     for i, line in enumerate(lines):
@@ -94,14 +104,16 @@ def parse_commands(
             body = "\n".join([rest, *lines[i + 1 :]]).strip()
             commands.append(CommandLine(word, body[:MAX_BODY_CHARS], _clip(line), "body"))
             break
-        commands.append(CommandLine(word, _clip(rest, MAX_LINE_CHARS), _clip(line), "body"))
-    # The same command in subject and first line ("subscribe" / "subscribe") runs once; so does a
-    # subject that only names the body's first command ("search" over "ค้นหา wifi"): mail clients
-    # ask for a subject, and a bare "search" run on its own would only fail for want of words.
+        commands.append(CommandLine(word, _clip(_without_courtesy(rest), MAX_LINE_CHARS), _clip(line), "body"))
+    # The same command in subject and first line runs once: "subscribe" / "subscribe"; a subject
+    # that only names the body's command ("search" over "ค้นหา wifi": mail clients ask for a
+    # subject); a first line that only repeats the subject's ("ยืนยันค่ะ" under "Re: confirm <code>").
+    # Run twice, the bare one would fail for want of words, or find its code already used.
     if len(commands) >= 2 and commands[0].where == "subject":
         title, first = commands[0], commands[1]
-        if (title.word, title.args) == (first.word, first.args) or (
-            not title.args and canonical(title.word) == canonical(first.word)
-        ):
-            commands.pop(0)
+        if canonical(title.word) == canonical(first.word):
+            if title.args == first.args or not title.args:
+                commands.pop(0)
+            elif not first.args:
+                commands.pop(1)
     return ParsedCommands(tuple(commands), tuple(not_understood), tuple(ignored))
