@@ -135,3 +135,23 @@ def test_roles_table() -> None:
     assert can("admin", "change-roles") and not can("facilitator", "change-roles")
     assert all(perm == perm.lower() and " " not in perm for perm in PERMISSIONS)
     assert cli_main(["roles", "--format", "json"]) == 0
+
+
+def test_thai_facilitator_is_answered_in_thai(db_url, tmp_path, monkeypatch) -> None:
+    b = make_bot(db_url, tmp_path, monkeypatch, language="th")
+    b.member("somchai@example.net", role="facilitator", name="Somchai")
+    b.member("suda@example.net", name="Suda")
+    b.outbox()
+    b.post("guest@example.com", "แม่แบบ AAR ของเรา", "แบ่งปันแม่แบบค่ะ")
+    [held] = b.outbox("held-for-moderation")
+    b.outbox()
+    b.command("somchai@example.net", "อนุมัติ", subject=f"ตอบกลับ: {held.subject}")
+    reply = next(s for s in b.outbox() if s.kind == "command-reply")
+    assert "อนุมัติแล้ว: “แม่แบบ AAR ของเรา” จาก guest@example.com" in reply.text, reply.text
+    assert "approved:" not in reply.text
+    b.command("somchai@example.net", "อนุมัติ", subject=f"ตอบกลับ: {held.subject}")  # a second facilitator's click
+    [again] = b.outbox()
+    assert "อนุมัติไปแล้ว โดย somchai@example.net" in again.text and "already" not in again.text
+    b.command("somchai@example.net", "อนุมัติ zzzzzzzzzzzzzzzz")
+    [unknown] = b.outbox()
+    assert "ไม่พบรายการที่รอพิจารณารหัส zzzzzzzzzzzzzzzz" in unknown.text, unknown.text
