@@ -125,13 +125,19 @@ def test_cli_tips_jobs_and_summary_preview(tmp_path: Path, sqlite_url: str, caps
     assert first["status"] == "done" and first["period"] == "2026-11-23" and first["recipients"] == 1
     assert main(run) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "already-done"
+    # By hand, past the scheduler's catch-up window (the tip slot was 08:30, now it is past midnight):
+    # the operator asked, so it runs, keyed as ever.
+    late = ["--config", cfg, "jobs", "run", "daily-tip", "--now", "2026-11-25T00:30+07:00", "--format", "json"]
+    assert main(late) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["status"] == "done" and second["period"] == "2026-11-24" and second["recipients"] == 1
     out = tmp_path / "w47.html"
     assert main(["--config", cfg, "summary", "preview", "km-it", "--week", "2026-W47", "--out", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
     assert "2026-W47" in html and 'src="w47.png"' in html and out.with_suffix(".png").stat().st_size > 1000
     assert "สรุปประจำสัปดาห์" in capsys.readouterr().out
     assert main(["--config", cfg, "jobs", "list", "--format", "json"]) == 0
-    assert [r["job"] for r in json.loads(capsys.readouterr().out)] == ["daily-tip"]
+    assert [r["job"] for r in json.loads(capsys.readouterr().out)] == ["daily-tip", "daily-tip"]
     assert main(["--config", cfg, "jobs", "run", "no-such-job"]) == 2
 
 

@@ -160,7 +160,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
             raise cli.CliError(f"unknown job {args.name!r} (jobs: {', '.join(JOBS)})")
         community = _community(settings, args.community)
         app = _app(settings, args.now)
-        result = run_job(JobEnv.from_app(app), args.name, community)
+        result = run_job(JobEnv.from_app(app), args.name, community, by_hand=True)
         if not args.no_deliver:
             app.deliverer.drain()
         cli.emit_one(result.as_dict(), args.format)
