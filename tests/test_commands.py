@@ -232,6 +232,9 @@ def test_courtesy_after_a_command_is_not_its_argument(bot: Bot) -> None:
                             is_command=lambda w: lookup(w) is not None, takes_body=lambda w: False,
                             max_lines=10, no_space_prefixes=THAI_PREFIXES)  # fmt: skip
     assert [(c.word, c.args) for c in parsed.commands] == [("ค้นหา", "AAR"), ("help", ""), ("ยืนยัน", "")]
+    titled = parse_commands("", "tip Always say please", prefix="[KM-IT]", is_command=lambda w: lookup(w) is not None,
+                            takes_body=lambda w: False, max_lines=10, no_space_prefixes=THAI_PREFIXES)  # fmt: skip
+    assert [(c.word, c.args) for c in titled.commands] == [("tip", "Always say please")]  # a title keeps its words
     bot.command("suda@example.net", "ค้นหา AAR ครับ")
     [results] = bot.outbox()
     assert results.kind == "command-search-results" and "ครับ" not in results.subject

@@ -17,16 +17,21 @@ _STOP_WORDS = {"end", "stop", "thanks", "จบ"}
 _BULLET = re.compile(r"^[\s\-*•·#]+")
 MAX_LINE_CHARS = 500  # a "command" longer than this is prose, and we never echo kilobytes back
 MAX_BODY_CHARS = 4000  # body text handed to commands that read it (profile)
-# Courtesy after a command is not an argument: "ยืนยันค่ะ", "help please", "ค้นหา wifi ครับ".
-_POLITE = frozenset({"ครับ", "ค่ะ", "คะ", "ค่า", "นะครับ", "นะคะ", "จ้า", "จ้ะ", "ครับผม", "please", "pls", "thanks",
-                     "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ"})  # fmt: skip
+# Courtesy after a command is not an argument: "ยืนยันค่ะ", "ค้นหา wifi ครับ", "help please". Thai
+# particles go from the end of any command line; an English courtesy only when it is all there is
+# ("tip Always say please" keeps its title).
+_PARTICLES = frozenset({"ครับ", "ค่ะ", "คะ", "ค่า", "นะครับ", "นะคะ", "จ้า", "จ้ะ", "ครับผม"})
+_COURTESY = frozenset({"please", "pls", "thanks", "thank you", "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ"})
 
 
 def _without_courtesy(args: str) -> str:
     words = args.split()
-    while words and words[-1].lower().strip(".!,") in _POLITE:
+    while words and words[-1].strip(".!,") in _PARTICLES:
         words.pop()
-    return " ".join(words) if len(words) != len(args.split()) else args
+    if len(words) == len(args.split()):
+        return "" if args.strip().lower().strip(".!,") in _COURTESY else args
+    rest = " ".join(words)
+    return "" if rest.lower().strip(".!,") in _COURTESY else rest
 
 
 @dataclass(frozen=True)
