@@ -238,3 +238,19 @@ def test_migration_matches_the_models(tmp_path: Path, db_url: str) -> None:
         return None
 
     assert [d for d in diff if table_of(d)] == []
+
+
+def test_digest_names_people_as_the_member_list_does(tmp_path: Path, sqlite_url: str) -> None:
+    from mailbot.jobs import digest
+
+    clock = FrozenClock(local(2026, 11, 23, 9, 0))
+    app = make_app(make_settings(tmp_path, sqlite_url), clock)
+    add_people(app, local(2026, 10, 1, 9, 0))
+    community = app.settings.communities[0]
+    # A phone's bare address: the digest shows the member list's name, not the address.
+    app.ingest(_mail("m1@example.org", community.address, "VPN ช้า", "ใครเป็นบ้าง", "p1"), source="cli", source_ref="t")
+    with app.sessions() as session:
+        cid = community_row(session, "km-it").id
+        day = periods.previous_day(local(2026, 11, 24, 7, 0), community.tz)
+        [group] = digest.threads(session, community, cid, day)
+    assert [m["author"] for m in group["messages"]] == ["สมชาย"]

@@ -19,7 +19,7 @@ from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Thread
 from mailbot.mail.compose import base_subject
-from mailbot.store.models import Community, Message
+from mailbot.store.models import Community, Member, Message
 from mailbot.store.queries import posts_between
 
 JOBS = {"daily-digest": "daily", "weekly-digest": "weekly"}
@@ -44,7 +44,8 @@ def threads(session: Session, community: CommunitySettings, cid: int, period: Pe
     """The period's messages grouped by thread (or by base subject for plain posts), oldest first."""
     rows = session.execute(
         select(Message.id, Message.thread_id, Message.subject, Message.from_name, Message.from_email,
-               Message.received_at, Message.body_text, Message.kind)  # fmt: skip
+               Message.received_at, Message.body_text, Message.kind, Member.name.label("member_name"))  # fmt: skip
+        .outerjoin(Member, Member.id == Message.member_id)
         .where(posts_between(cid, period.start, period.end))
         .order_by(Message.received_at, Message.id)
         .limit(MAX_MESSAGES)
@@ -69,7 +70,8 @@ def threads(session: Session, community: CommunitySettings, cid: int, period: Pe
         group = groups.setdefault(key, {**head, "messages": []})
         text = (r.body_text or "").strip()
         group["messages"].append({
-            "author": r.from_name or r.from_email,
+            # Named as threads name people (handlers.base.author_name): the member list's name first.
+            "author": r.member_name or r.from_name or r.from_email,
             "at": r.received_at.astimezone(community.tz).isoformat(),
             "kind": r.kind,
             "text": text if len(text) <= BODY_CHARS else text[:BODY_CHARS].rstrip() + "…",
