@@ -238,3 +238,18 @@ def test_courtesy_after_a_command_is_not_its_argument(bot: Bot) -> None:
     bot.command("suda@example.net", "ค้นหา AAR ครับ")
     [results] = bot.outbox()
     assert results.kind == "command-search-results" and "ครับ" not in results.subject
+
+
+def test_who_on_a_topic_names_those_who_answered_it(bot: Bot) -> None:
+    q = bot.post("anan@example.net", "Q: the Wi-Fi on floor 5 keeps dropping?", "Every ten minutes.").message_id
+    bot.post("suda@example.net", "Re: [KM-IT #Q1] the Wi-Fi on floor 5 keeps dropping?", "Switch to 5 GHz.",
+             In_Reply_To=f"<{q}>", References=f"<{q}>")  # fmt: skip
+    bot.outbox()
+    for query in ("who wifi", "ใคร ไวไฟ"):  # the topic's name, or a keyword of it, in either language
+        bot.command("somchai@example.net", query)
+        [reply] = bot.outbox()
+        assert "Often answers questions on Wi-Fi:" in reply.text, reply.text
+        assert "Suda <suda@example.net>" in reply.text and "anan@" not in reply.text
+    bot.command("somchai@example.net", "who printer")
+    [none] = bot.outbox()
+    assert "who printer: nobody found" in none.text

@@ -78,12 +78,34 @@ def cmd_who(ctx: Context, args: str) -> CommandResult:
         .order_by(Member.name, Member.email)
         .limit(MAX_WHO + 1)
     ).all()
-    if not found:
+    answerers, label = _answerers(ctx, q, {m.id for m in found})
+    if not found and not answerers:
         return done(t(ctx, f"who {q}: nobody found", f"ใคร {q}: ไม่พบ"))
     lines = [_describe(m) for m in found[:MAX_WHO]]
     more = t(ctx, "\n(more: narrow your search)", "\n(ยังมีอีก ลองระบุให้แคบลง)") if len(found) > MAX_WHO else ""
-    return done(t(ctx, f"who {q}: {len(lines)} found", f"ใคร {q}: พบ {len(lines)} คน"),
-                extra_text="\n".join(lines) + more)
+    if answerers:
+        # Profiles are seldom filled in; who answered questions on the topic is known from the threads.
+        heading = t(ctx, f"Often answers questions on {label}:", f"ตอบคำถามเรื่อง {label} บ่อย:")
+        lines += (["", heading] if lines else [heading]) + [_describe(m) for m in answerers]
+    count = len(found[:MAX_WHO]) + len(answerers)
+    return done(t(ctx, f"who {q}: {count} found", f"ใคร {q}: พบ {count} คน"), extra_text="\n".join(lines) + more)
+
+
+def _answerers(ctx: Context, q: str, shown: set[int]) -> tuple[list[Member], str]:
+    """Members who answered most on the topic `q` names (its name, a label or a keyword), besides
+    those already shown; and the topic's label."""
+    from mailbot.jobs.nudges import experts  # lazily: the jobs package wires the scheduler
+    from mailbot.knowledge.topics import topics_for
+
+    assert ctx.community_row is not None
+    topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
+    topic = topics.by_tag(q) or topics.get(topics.classify(q, ""))
+    if topic is None:
+        return [], ""
+    ids = [i for i in experts(ctx.session, ctx.community_row.id, topic.name, None, MAX_WHO) if i not in shown]
+    by_id = {m.id: m for m in ctx.session.scalars(select(Member).where(Member.id.in_(ids)))} if ids else {}
+    lang = ctx.community.language if ctx.community else "en"
+    return [by_id[i] for i in ids if i in by_id], topic.label(lang)
 
 
 def _answers(ctx: Context, member_id: int) -> tuple[int, int]:
