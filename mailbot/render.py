@@ -9,10 +9,11 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import css_inline
 import jinja2
@@ -55,8 +56,11 @@ class TemplateError(Exception):
 # --- filters -----------------------------------------------------------------------------------
 
 
-def format_date(value: date | datetime | str | None, lang: str, *, time: bool = False) -> str:
-    """'17 พ.ย. 2569' (Buddhist year) in Thai, '17 Nov 2026' in English; `time` adds HH:MM."""
+def format_date(
+    value: date | datetime | str | None, lang: str, *, time: bool = False, tz: ZoneInfo | None = None
+) -> str:
+    """'17 พ.ย. 2569' (Buddhist year) in Thai, '17 Nov 2026' in English; `time` adds HH:MM.
+    A moment (datetime) is shown in `tz`, the community's clock; a naive one is UTC, as stored."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -65,6 +69,8 @@ def format_date(value: date | datetime | str | None, lang: str, *, time: bool = 
             value = datetime.fromisoformat(raw)
         except ValueError:
             return raw  # show what we were given rather than fail a whole notice
+    if isinstance(value, datetime) and tz is not None:
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz)
     if lang == "th":
         text = f"{value.day} {_TH_MONTHS[value.month - 1]} {value.year + 543}"
     else:
@@ -164,7 +170,17 @@ def _hours_filter(ctx: jinja2.runtime.Context, value: Any) -> str:
 
 @jinja2.pass_context
 def _thai_date_filter(ctx: jinja2.runtime.Context, value: Any, time: bool = False) -> str:
-    return format_date(value, str(ctx.get("lang", "en")), time=time)
+    return format_date(value, str(ctx.get("lang", "en")), time=time, tz=_community_tz(ctx))
+
+
+def _community_tz(ctx: jinja2.runtime.Context) -> ZoneInfo | None:
+    """The community's time zone from the template's `community` (a dict or the settings object)."""
+    community = ctx.get("community")
+    name = community.get("timezone") if isinstance(community, dict) else getattr(community, "timezone", None)
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 @jinja2.pass_context
@@ -196,6 +212,7 @@ def community_context(c: CommunitySettings) -> dict[str, str]:
         "language": c.language,
         "archive_url": c.archive_url,
         "thread_tag": c.thread_tag,
+        "timezone": c.timezone,  # dates and times in mail are the community's local ones
     }
 
 

@@ -273,6 +273,21 @@ def test_format_date() -> None:
     assert format_date("not a date", "th") == "not a date"
 
 
+def test_moments_in_mail_are_on_the_community_clock(renderer: Renderer) -> None:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    bkk = ZoneInfo("Asia/Bangkok")
+    # 18:06 UTC is 01:06 the next day in Bangkok: the day changes too.
+    assert format_date(datetime(2026, 12, 14, 18, 6, tzinfo=UTC), "th", time=True, tz=bkk) == "15 ธ.ค. 2569 01:06 น."
+    assert format_date(datetime(2026, 12, 14, 18, 6), "en", tz=bkk) == "15 Dec 2026"  # naive: UTC, as stored
+    assert format_date(date(2026, 12, 14), "th", tz=bkk) == "14 ธ.ค. 2569"  # a day stays that day
+    ctx = sample("held-for-moderation")
+    ctx["held"] = {**ctx["held"], "expires_at": datetime(2026, 12, 14, 18, 6, tzinfo=UTC)}
+    out = renderer.render("held-for-moderation", "th", **ctx)
+    assert "15 ธ.ค. 2569 01:06 น." in out.text and "18:06" not in out.text
+
+
 @pytest.mark.parametrize(
     ("hours", "th", "en"),
     [
