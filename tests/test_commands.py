@@ -36,9 +36,8 @@ def test_thai_help_spelling_from_a_non_member(bot: Bot) -> None:
 
 def test_subscribe_round_trip_with_single_use_token(bot: Bot) -> None:
     bot.command("new@example.com", subject="subscribe")
-    [confirm, reply] = bot.outbox()
+    [confirm] = bot.outbox()  # the confirmation is the whole answer: one mail, as list servers send
     assert confirm.kind == "confirm-subscribe" and confirm.to == ["new@example.com"]
-    assert reply.kind == "command-reply" and "confirmation code sent" in reply.text
     assert bot.get("new@example.com") is None  # nothing happens before the reply
     assert _token(confirm.subject)  # a code in the subject, so a plain reply carries it back
     # The MUA's reply: "Re:" + subject, body quoting our mail (which itself says "unsubscribe").
@@ -253,3 +252,11 @@ def test_who_on_a_topic_names_those_who_answered_it(bot: Bot) -> None:
     bot.command("somchai@example.net", "who printer")
     [none] = bot.outbox()
     assert "who printer: nobody found" in none.text
+
+
+def test_subscribing_someone_else_tells_the_sender_where_the_code_went(bot: Bot) -> None:
+    bot.command("suda@example.net", "subscribe friend@example.net")
+    sent = bot.outbox()
+    assert sorted(s.kind for s in sent) == ["command-reply", "confirm-subscribe"]
+    reply = next(s for s in sent if s.kind == "command-reply")
+    assert reply.to == ["suda@example.net"] and "confirmation code sent to friend@example.net" in reply.text

@@ -17,6 +17,9 @@ class CommandResult:
     # and context here; the command handler sends it instead of folding it into command-reply.
     reply_template: str | None = None
     reply_context: dict[str, Any] = field(default_factory=dict)
+    # The command already wrote to the sender itself (a confirmation code to their own address):
+    # that mail says what happened, so no command-reply is needed for it.
+    mailed_sender: bool = False
 
 
 CommandFn = Callable[[Context, str], CommandResult]

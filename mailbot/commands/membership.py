@@ -72,8 +72,8 @@ def cmd_subscribe(ctx: Context, args: str) -> CommandResult:
     if not _send_code(ctx, "subscribe", address):
         return done(t(ctx, f"a confirmation code was already sent to {address} recently",
                       f"ส่งรหัสยืนยันไปที่ {address} แล้วเมื่อไม่นานนี้"))
-    return done(t(ctx, f"confirmation code sent to {address}: reply to that mail to join",
-                  f"ส่งรหัสยืนยันไปที่ {address} แล้ว ตอบกลับอีเมลนั้นเพื่อยืนยันการสมัคร"))
+    return _code_sent(ctx, address, t(ctx, f"confirmation code sent to {address}: reply to that mail to join",
+                                      f"ส่งรหัสยืนยันไปที่ {address} แล้ว ตอบกลับอีเมลนั้นเพื่อยืนยันการสมัคร"))
 
 
 def cmd_unsubscribe(ctx: Context, args: str) -> CommandResult:
@@ -88,8 +88,16 @@ def cmd_unsubscribe(ctx: Context, args: str) -> CommandResult:
     if not _send_code(ctx, "unsubscribe", address):
         return done(t(ctx, f"a confirmation code was already sent to {address} recently",
                       f"ส่งรหัสยืนยันไปที่ {address} แล้วเมื่อไม่นานนี้"))
-    return done(t(ctx, f"confirmation code sent to {address}: reply to that mail to leave",
-                  f"ส่งรหัสยืนยันไปที่ {address} แล้ว ตอบกลับอีเมลนั้นเพื่อยืนยันการเลิกรับอีเมล"))
+    return _code_sent(ctx, address, t(ctx, f"confirmation code sent to {address}: reply to that mail to leave",
+                                      f"ส่งรหัสยืนยันไปที่ {address} แล้ว ตอบกลับอีเมลนั้นเพื่อยืนยันการเลิกรับอีเมล"))
+
+
+def _code_sent(ctx: Context, address: str, summary: str) -> CommandResult:
+    """Done; when the code went to the sender's own address, that mail is the whole answer
+    (one mail for "subscribe", as list servers send), else the sender is told where it went."""
+    result = done(summary)
+    result.mailed_sender = address.lower() == (ctx.msg.sender_email or "").lower()
+    return result
 
 
 # tokens.TokenError.reason -> what a Thai reader is told (the English text comes with the error).

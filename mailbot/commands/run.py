@@ -28,6 +28,7 @@ class Report:
     extra: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    mailed: int = 0  # done lines whose command already wrote to the sender (CommandResult.mailed_sender)
 
 
 def authenticated(ctx: Context) -> bool:
@@ -81,6 +82,8 @@ def run_lines(ctx: Context, lines: list[CommandLine]) -> Report:
             result = CommandResult("error", t(ctx, f"failed ({type(exc).__name__})", f"ทำไม่สำเร็จ ({type(exc).__name__})"))
         mark = "" if result.status == "done" else t(ctx, "NOT DONE: ", "ไม่ได้ทำ: ")
         report.done.append(f"{cmd.name}: {mark}{result.summary}")
+        if result.status == "done" and result.mailed_sender:
+            report.mailed += 1
         if result.reply_template:
             report.own_replies.append(result)
         elif result.reply_context.get("extra_text"):

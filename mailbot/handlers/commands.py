@@ -83,7 +83,9 @@ def handle_command(ctx: Context) -> Outcome:
         done=report.done, not_understood=list(parsed.not_understood), ignored=list(parsed.ignored),
         extra_text="\n\n".join(report.extra),
     )
-    only_own = report.own_replies and len(report.done) == len(report.own_replies) and not parsed.not_understood
+    # Every line already answered by a mail of its own (search results, a confirmation code): no summary.
+    answered = len(report.own_replies) + report.mailed
+    only_own = answered > 0 and len(report.done) == answered and not parsed.not_understood
     if not parsed.commands:
         # Nothing we understood: answer once per period only (a chatty bot or a vacation reply
         # without Auto-Submitted would otherwise get an answer to every answer).
