@@ -129,8 +129,8 @@ def test_profile_and_who_find_by_topic(bot: Bot) -> None:
 def test_unauthenticated_state_change_waits_for_confirmation(bot: Bot) -> None:
     bot.command("suda@example.net", "nomail")
     assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]
-    sent = bot.outbox()
-    confirm = next(s for s in sent if s.kind == "confirm-commands")
+    [confirm] = bot.outbox()  # the confirmation lists what waits for it: one mail
+    assert confirm.kind == "confirm-commands"
     assert confirm.to == ["suda@example.net"] and "nomail" in confirm.text
     bot.command("suda@example.net", "", subject=f"Re: {confirm.subject}")
     assert bot.get("suda@example.net").delivery == "none"  # type: ignore[union-attr]

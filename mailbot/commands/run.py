@@ -112,6 +112,7 @@ def _defer(ctx: Context, report: Report) -> None:
             f"{line}: " + t(ctx, "waiting for your confirmation (a code was mailed to you)",
                             "รอการยืนยัน (ส่งรหัสยืนยันไปที่อีเมลของคุณแล้ว)")
         )
+    report.mailed += len(report.deferred)  # the confirmation mail lists them: no summary needed for these
 
 
 def run_confirmed(ctx: Context, lines: list[Any]) -> CommandResult:
