@@ -224,6 +224,7 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
         assert f"ส่วนบริการ: {1 if k else 0} / 5" in text
         assert f"1. สมชาย (ส่วนเครือข่าย) — {k + 1} ข้อความ" in text
     last = texts[-1]
+    assert "· printer" not in last and "· เครื่องพิมพ์" in last  # new entries: the topic's label
     assert "2026-W48: 4 / 2 / 3" in last and "2026-W45: 1 / 1 / 2" in last  # trend rows
     assert last.count("รอคำตอบมา") == 3  # unanswered > 48 h: one from W47, two from W48
     assert re.search(r"รอคำตอบมา \d+(\.\d)? วัน", last), last  # in days, as people say it
@@ -244,6 +245,8 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
     for msg, rcpts in nudges:
         assert rcpts == ["fac@example.org", "m2@example.org", "m4@example.org"]
         assert str(msg["Reply-To"]) == "km-it@example.org" and str(msg["In-Reply-To"]).startswith("<q")
+        # The topic as members know it (rules/topics.toml's label), not its id.
+        assert "ช่วยตอบเรื่อง เครื่องพิมพ์ บ่อยที่สุด" in text_of(msg) and "หมวด: เครื่องพิมพ์" in text_of(msg)
 
     # --- and every run is on record exactly once
     with app.sessions() as session:

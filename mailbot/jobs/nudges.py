@@ -14,6 +14,7 @@ from mailbot.jobs import mailing, policy
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.runs import Sent, run_keyed, run_monthly
 from mailbot.knowledge.models import Answer, Thread
+from mailbot.knowledge.topics import topic_label
 from mailbot.outbox import Recipient
 from mailbot.store.models import Community, Member
 from mailbot.store.queries import community_row
@@ -112,7 +113,8 @@ def _nudge(env: JobEnv, community: CommunitySettings, session: Session, row: Com
     data = mailing.compose(
         env.renderer, community, "nudge-unanswered", to=[r.address for r in rcpts], extra_headers=headers,
         thread={"number": thread.number, "subject": thread.subject, "asker": thread.asker_name or thread.asker_email,
-                "topic": thread.topic, "question": thread.question_text, "waiting_hours": waiting},
+                "topic": topic_label(str(env.settings.paths.resolved_rules_dir()), thread.topic, community.language),
+                "question": thread.question_text, "waiting_hours": waiting},
         expert_count=len(set(helpers) - {thread.asker_member_id}),
     )  # fmt: skip
     count = mailing.queue(session, community=community, row=row, kind="nudge", data=data, recipients=rcpts, now=now)

@@ -21,6 +21,7 @@ from mailbot.jobs.chart import trend_chart_png
 from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Answer, KbEntry, Thread
+from mailbot.knowledge.topics import topic_label
 from mailbot.render import Rendered, community_context
 from mailbot.store.models import Community, Member, Message
 from mailbot.store.queries import posts_between
@@ -264,10 +265,20 @@ def chart(community: CommunitySettings, fig: Figures) -> bytes:
     return trend_chart_png(fig.trend_weeks, series, title=title, lang=lang)
 
 
+def mail_context(env: JobEnv, community: CommunitySettings, fig: Figures) -> dict[str, Any]:
+    """The figures as the template shows them: topics as members know them ("Wi-Fi"), not their ids."""
+    summary = fig.context()
+    rules_dir = str(env.settings.paths.resolved_rules_dir())
+    for key in ("threads", "entries"):
+        summary[key] = [{**item, "topic": topic_label(rules_dir, item["topic"], community.language)}
+                        for item in summary[key]]  # fmt: skip
+    return summary
+
+
 def render(env: JobEnv, community: CommunitySettings, fig: Figures) -> Rendered:
     return env.renderer.render(
         "weekly-summary", community.language, community=community_context(community),
-        summary=fig.context(), chart_cid=CHART_CID,
+        summary=mail_context(env, community, fig), chart_cid=CHART_CID,
     )  # fmt: skip
 
 
@@ -289,7 +300,7 @@ def run_period(env: JobEnv, community: CommunitySettings, period: Period) -> Run
             env.renderer, community, "weekly-summary",
             to=[r.address for r in sponsors],
             inline_images=[(CHART_CID, chart(community, fig), "png")],
-            summary=fig.context(), chart_cid=CHART_CID,
+            summary=mail_context(env, community, fig), chart_cid=CHART_CID,
         )  # fmt: skip
         count = mailing.queue(
             session, community=community, row=row, kind="summary", data=data, recipients=sponsors,

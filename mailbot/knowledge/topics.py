@@ -102,3 +102,9 @@ def load_topics(path: Path) -> Topics:
 @lru_cache(maxsize=8)
 def topics_for(rules_dir: str) -> Topics:
     return load_topics(Path(rules_dir) / "topics.toml")
+
+
+def topic_label(rules_dir: str, name: str, lang: str) -> str:
+    """A topic's label in `lang` for mail ("Wi-Fi" for wifi); the name itself when no topic has it."""
+    topic = topics_for(rules_dir).get(name) if name else None
+    return topic.label(lang) if topic else name
