@@ -207,6 +207,10 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
     assert subjects[0].startswith("[KM-IT] KM วันละนิด #1: ") and subjects[19].startswith("[KM-IT] KM วันละนิด #20: ")
     everyone = sorted(a for a, *_rest, delivery in PEOPLE if delivery != "none")
     assert tip_mail[0][1] == everyone  # every member except those who chose no mail
+    tip_texts = [text_of(m) for m, _ in tip_mail]
+    # A tip's topic as members know it (rules/topics.toml's label); one outside that file by its name.
+    assert any("หมวด ไวรัสและความปลอดภัย" in x for x in tip_texts) and not any("หมวด virus" in x for x in tip_texts)
+    assert any("หมวด km-basics" in x for x in tip_texts)
 
     # --- weekly summaries: W44 (empty) then the four seeded weeks, each with the right figures
     summaries = outbox(app, "summary")

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from mailbot.commands.base import CommandResult
-from mailbot.commands.util import t
+from mailbot.commands.util import lang, t
 from mailbot.handlers.base import Context
 from mailbot.jobs import tips
 from mailbot.jobs.daily_tip import tip_context
@@ -61,7 +61,7 @@ def _today(ctx: Context, community_id: int) -> CommandResult:
         "done",
         t(ctx, f"tip #{sent.number} sent", f"ส่งเคล็ดลับ #{sent.number} แล้ว"),
         reply_template="daily-tip",
-        reply_context={"tip": tip_context(tip, sent.number), "date": sent.day},
+        reply_context={"tip": tip_context(tip, sent.number, ctx.settings, lang(ctx)), "date": sent.day},
     )
 
 

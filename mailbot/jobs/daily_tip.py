@@ -7,11 +7,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot.config import CommunitySettings
+from mailbot.config import CommunitySettings, Settings
 from mailbot.jobs import mailing, policy, tips
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.models import TipSend
 from mailbot.jobs.runs import Sent, run_keyed
+from mailbot.knowledge.topics import topic_label
 from mailbot.store.models import Community
 
 JOB = "daily-tip"
@@ -26,11 +27,12 @@ def schedule(community: CommunitySettings) -> policy.Schedule | None:
     return policy.Schedule("day", hour, minute)
 
 
-def tip_context(tip: tips.Tip, number: int) -> dict[str, object]:
+def tip_context(tip: tips.Tip, number: int, settings: Settings, lang: str) -> dict[str, object]:
     return {
         "number": number,
         "title": tip.title,
-        "topic": tip.topic,
+        # As members know the topic (rules/topics.toml's label), when the tip's topic is one of them.
+        "topic": topic_label(str(settings.paths.resolved_rules_dir()), tip.topic, lang),
         "source": tip.source,
         "body": tip.body,
         "blocks": tips.blocks(tip.body),
@@ -56,7 +58,7 @@ def run(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:
             community,
             "daily-tip",
             to=[community.address],
-            tip=tip_context(tip, number),
+            tip=tip_context(tip, number, env.settings, community.language),
             date=day.isoformat(),
         )
         recipients = mailing.members(session, row.id, deliveries=DELIVERIES)
