@@ -18,6 +18,8 @@ NAMES = ("Suda R.", "สุดา รักเรียน")
         ("ลองรีสตาร์ทดูค่ะ\nคุณสุดา", "ลองรีสตาร์ทดูค่ะ"),
         ("Restart the router.\n\nThanks,\nSuda", "Restart the router."),
         ("Restart the router.\nBest regards, Suda R.", "Restart the router."),
+        ("Use the new gateway.\n\nBest regards,\nSuda R.\nIT Support", "Use the new gateway."),
+        ("ลองรีสตาร์ท\n\nขอบคุณค่ะ\nสุดา รักเรียน\nส่วนเครือข่าย\nโทร 1234", "ลองรีสตาร์ท"),
     ],
 )
 def test_a_closing_that_names_the_sender_is_left_out(text: str, kept: str) -> None:
@@ -31,6 +33,8 @@ def test_a_closing_that_names_the_sender_is_left_out(text: str, kept: str) -> No
         "Restart it.\nSuda knows the switch room",  # a line that starts with the name but says more
         "Restart it.\nThanks",  # a closing without the name: kept, it may be the point
         "ขอบคุณค่ะ\nสุดา",  # nothing would be left
+        "Use the new gateway.\nSuda\nIT Support",  # lines under a bare name: no closing proves a sign-off
+        "Restart.\nThanks,\nSuda\nCall me if it fails again, it is usually the cable.",  # a sentence below
         "สุดา",
         "",
     ],

@@ -19,6 +19,8 @@ _HONORIFIC = {"คุณ", "นาย", "นาง", "นางสาว", "น.
 _PUNCT = "\"'()[]<>.,;:!-–—~*_/|"
 MAX_WORDS = 4  # a name line is short: "คุณสุดา รักเรียน"
 MAX_CHARS = 80
+MAX_TITLE_LINES = 2  # "Bob Lee / IT Support / ext. 1234"
+MAX_TITLE_CHARS = 40
 
 
 def _tokens(text: str) -> list[str]:
@@ -41,24 +43,41 @@ def _is_name_line(line: str, names: set[str]) -> bool:
     return bool(words) and len(words) <= MAX_WORDS and len(line) <= MAX_CHARS and all(w in names for w in words)
 
 
+def _is_closing_line(line: str) -> bool:
+    match = _CLOSING.match(line.strip())
+    return match is not None and match.end() == len(line.strip())
+
+
+def _is_title_line(line: str) -> bool:
+    """A short line under a signed name ("IT Support", "ส่วนเครือข่าย โทร 1234"), not a sentence."""
+    line = line.strip()
+    return 0 < len(line) <= MAX_TITLE_CHARS and not line.endswith((".", "?", "!", ":"))
+
+
 def without_sign_off(text: str, *names: str) -> str:
-    """`text` without a closing line naming the sender (and the closing just above it, if any)."""
+    """`text` without a closing that names the sender: the name line (a closing may begin it or
+    stand above it) and, under a closing and the name, up to two short lines (a job title)."""
     tokens = _name_tokens(names)
     if not tokens or not text:
         return text
     lines = text.rstrip().split("\n")
-    last = lines[-1].strip()
-    closing = _CLOSING.match(last)
-    rest = last[closing.end() :] if closing else last  # "ขอบคุณค่ะ สุดา", "Thanks, Suda"
-    if not _is_name_line(rest, tokens):
-        return text
-    kept = lines[:-1]
-    while kept and not kept[-1].strip():
-        kept.pop()
-    if kept and not closing:
-        above = kept[-1].strip()
-        match = _CLOSING.match(above)
-        if match and match.end() == len(above):  # a closing on its own line above the name
+    for below in range(MAX_TITLE_LINES + 1):  # lines under the name: 0, 1 or 2
+        at = len(lines) - 1 - below
+        if at < 0 or not all(_is_title_line(x) for x in lines[at + 1 :]):
+            break
+        line = lines[at].strip()
+        closing = _CLOSING.match(line)
+        rest = line[closing.end() :] if closing else line  # "ขอบคุณค่ะ สุดา", "Thanks, Suda"
+        if not _is_name_line(rest, tokens):
+            continue
+        kept = lines[:at]
+        while kept and not kept[-1].strip():
             kept.pop()
-    body = "\n".join(kept).rstrip()
-    return body if body.strip() else text
+        above = bool(kept) and not closing and _is_closing_line(kept[-1])
+        if below and not (closing or above):
+            return text  # lines under a bare name may be words of the answer: only a closing proves a sign-off
+        if above:
+            kept.pop()
+        body = "\n".join(kept).rstrip()
+        return body if body.strip() else text
+    return text
