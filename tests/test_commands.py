@@ -114,7 +114,7 @@ def test_replies_say_done_not_understood_and_ignored(bot: Bot) -> None:
 
 
 def test_profile_and_who_find_by_topic(bot: Bot) -> None:
-    body = "profile\nI look after the network at HQ.\nsection: Network\ntopics: wifi, VPN, ไฟร์วอลล์\n"
+    body = "profile\nI look after the network at HQ.\nsection: Network\ntopics: wifi, VPN, ไฟร์วอลล์\n\nThanks,\nSuda\n"
     headers = {"Authentication-Results": "mx.example.net; dkim=pass header.d=example.net; dmarc=pass header.from=example.net"}
     bot.command("suda@example.net", body, **headers)
     member = bot.get("suda@example.net")

@@ -8,7 +8,8 @@ from sqlalchemy import func, or_, select
 
 from mailbot.commands.base import CommandResult
 from mailbot.commands.util import done, refused, t
-from mailbot.handlers.base import Context
+from mailbot.handlers.base import Context, sender_names
+from mailbot.mail.signoff import without_sign_off
 from mailbot.store.models import Member, Message
 
 _FIELD = re.compile(
@@ -44,7 +45,7 @@ def cmd_profile(ctx: Context, args: str) -> CommandResult:
         return done(t(ctx, "your profile is below", "ประวัติของคุณอยู่ด้านล่าง"), extra_text=_describe(member))
     intro: list[str] = []
     changed: list[str] = []
-    for line in args.splitlines():
+    for line in without_sign_off(args, *sender_names(ctx)).splitlines():  # "อนันต์" under it is no intro
         m = _FIELD.match(line)
         if m:
             key, value = _KEYS[m[1].lower()], m[2].strip()[:200]
