@@ -20,7 +20,7 @@ def test_hash_tip_post_becomes_a_pending_tip(db_url: str, tmp_path: Path, smtp_s
     raw = member_mail(
         "suda@example.org",
         "เคล็ดลับเรื่องไวรัส",
-        "#tip อย่าเปิดไฟล์แนบที่ไม่รู้จัก #virus\nไฟล์ .exe หรือ .js ในอีเมลมักเป็นไวรัส ลบทิ้งได้เลย",
+        "#tip อย่าเปิดไฟล์แนบที่ไม่รู้จัก #virus\nไฟล์ .exe หรือ .js ในอีเมลมักเป็นไวรัส ลบทิ้งได้เลย\n\nขอบคุณค่ะ\nสุดา",
     )
     result = app.ingest(raw, source="test", source_ref="tip1")
     assert (result.kind, result.status) == ("tip", "processed")
@@ -28,7 +28,7 @@ def test_hash_tip_post_becomes_a_pending_tip(db_url: str, tmp_path: Path, smtp_s
         tip = s.scalars(select(Tip)).one()
     assert tip.status == "pending" and tip.topic == "virus"
     assert tip.title == "อย่าเปิดไฟล์แนบที่ไม่รู้จัก"
-    assert "ลบทิ้งได้เลย" in tip.body
+    assert tip.body.endswith("ลบทิ้งได้เลย")  # the tip goes to everyone: the sign-off stays out
     app.deliverer.drain()
     got = smtp_sink.wait_for(2)
     to = sorted(r for m in got for r in m.rcpt_tos)
@@ -36,6 +36,9 @@ def test_hash_tip_post_becomes_a_pending_tip(db_url: str, tmp_path: Path, smtp_s
     assert to == ["somchai@example.org", "suda@example.org"]
     for m in got:
         assert email.message_from_bytes(m.data, policy=email.policy.default)["Auto-Submitted"]
+    approval = next(m for m in got if m.rcpt_tos == ["somchai@example.org"])
+    text = email.message_from_bytes(approval.data, policy=email.policy.default).get_body(("plain",)).get_content()
+    assert "หมวด: ไวรัสและความปลอดภัย" in text  # the topic as members know it
 
 
 def test_tip_in_a_quote_is_just_a_post(db_url: str, tmp_path: Path, smtp_sink: Any) -> None:

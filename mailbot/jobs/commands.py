@@ -8,10 +8,12 @@ from sqlalchemy import select
 
 from mailbot.commands.base import CommandResult
 from mailbot.commands.util import lang, t
-from mailbot.handlers.base import Context
+from mailbot.handlers.base import Context, sender_names
 from mailbot.jobs import tips
 from mailbot.jobs.daily_tip import tip_context
 from mailbot.jobs.models import Tip, TipSend
+from mailbot.knowledge.topics import topic_label
+from mailbot.mail.signoff import without_sign_off
 from mailbot.notices import send_mail
 from mailbot.store.models import Member
 
@@ -114,6 +116,7 @@ def cmd_tip(ctx: Context, args: str) -> CommandResult:
     tag = re.search(r"(?:^|\s)#([\w-]+)\s*$", title)
     if tag:
         topic, title = tag.group(1).lower(), title[: tag.start()].strip()
+    body = without_sign_off(body, *sender_names(ctx))  # the tip goes to everyone: not "ขอบคุณค่ะ / สุดา"
     if not body:
         body, title = title, title[:80]
     draft = tips.TipDraft(tips.new_key(ctx.session, row.id, "mail"), title.strip()[:300], topic,
@@ -131,8 +134,8 @@ def cmd_tip(ctx: Context, args: str) -> CommandResult:
             ctx.session, ctx.renderer, community=community, community_row=row, to=approvers,
             template="tip-approval", kind="tip-approval", now=ctx.now, auto_submitted="auto-generated",
             source_message_id=ctx.record.id,
-            tip={"id": tip.id, "title": tip.title, "topic": tip.topic, "body": tip.body,
-                 "submitted_by": ctx.member.email},
+            tip={"id": tip.id, "title": tip.title, "body": tip.body, "submitted_by": ctx.member.email,
+                 "topic": topic_label(str(ctx.settings.paths.resolved_rules_dir()), tip.topic, lang(ctx))},
         )  # fmt: skip
     return CommandResult(
         "done",
