@@ -260,3 +260,23 @@ def test_subscribing_someone_else_tells_the_sender_where_the_code_went(bot: Bot)
     assert sorted(s.kind for s in sent) == ["command-reply", "confirm-subscribe"]
     reply = next(s for s in sent if s.kind == "command-reply")
     assert reply.to == ["suda@example.net"] and "confirmation code sent to friend@example.net" in reply.text
+
+
+def test_a_new_member_is_named_as_their_mail_signs_them_and_greeted_without_a_blank(db_url, tmp_path, monkeypatch) -> None:
+    from tests.test_commands_support import make_bot
+
+    b = make_bot(db_url, tmp_path, monkeypatch, language="th")
+    b.command("mali@example.com", "สมัคร")
+    confirm = b.outbox("confirm-subscribe")[0]
+    b.outbox()
+    b.command("มะลิ ใจงาม <mali@example.com>", "", subject=f"RE: {confirm.subject}")
+    assert b.get("mali@example.com").name == "มะลิ ใจงาม"  # type: ignore[union-attr]
+    [welcome] = b.outbox("welcome")
+    assert welcome.text.startswith("สวัสดีคุณมะลิ ใจงาม")
+    # A bare address: greeted by the address's name, never "สวัสดีคุณ" and a blank.
+    b.command("nid@example.com", "สมัคร")
+    confirm = b.outbox("confirm-subscribe")[0]
+    b.outbox()
+    b.command("nid@example.com", "", subject=f"RE: {confirm.subject}")
+    [welcome] = b.outbox("welcome")
+    assert welcome.text.startswith("สวัสดีคุณnid\r\n"), welcome.text[:40]

@@ -147,7 +147,10 @@ def cmd_confirm(ctx: Context, args: str) -> CommandResult:
         )
         return done(t(ctx, "your request to join was sent to the facilitators",
                       "ส่งคำขอเข้าร่วมถึงคุณอำนวยแล้ว"))
-    member, _created = members_mod.add(ctx.session, ctx.community_row, row.address, ctx.clock)
+    # Named as their mail signs them ("มะลิ ใจงาม"), unless the member list already has a name.
+    known = members_mod.find(ctx.session, ctx.community_row, row.address)
+    signed = "" if known is not None and known.name else (ctx.msg.from_.name if ctx.msg.from_ else "")
+    member, _created = members_mod.add(ctx.session, ctx.community_row, row.address, ctx.clock, name=signed[:200])
     held_mod.welcome(ctx.session, ctx.renderer, community=ctx.community, community_row=ctx.community_row,
                      member=member, now=ctx.now)
     return done(t(ctx, f"welcome: {row.address} is now a member", f"ยินดีต้อนรับ {row.address} เป็นสมาชิกแล้ว"))
