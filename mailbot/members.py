@@ -20,6 +20,12 @@ class MemberError(ValueError):
     """A member operation cannot be done; the message is for the person who asked."""
 
 
+def shown_name(registered: str | None, signed: str | None, address: str) -> str:
+    """How mail, threads and entries name a person: the member list's name, else the name their
+    mail was signed with (From's display name), else the address."""
+    return registered or signed or address
+
+
 def normalise_email(address: str) -> str:
     address = address.strip().strip("<>").strip()
     if address.count("@") != 1 or not all(address.split("@")) or any(c.isspace() for c in address):

@@ -273,7 +273,7 @@ def test_a_new_member_is_named_as_their_mail_signs_them_and_greeted_without_a_bl
     assert b.get("mali@example.com").name == "มะลิ ใจงาม"  # type: ignore[union-attr]
     [welcome] = b.outbox("welcome")
     assert welcome.text.startswith("สวัสดีคุณมะลิ ใจงาม")
-    # A bare address: greeted by the address's name, never "สวัสดีคุณ" and a blank.
+    # A bare address: greeted by the address's local part (held._welcome's fallback), as before.
     b.command("nid@example.com", "สมัคร")
     confirm = b.outbox("confirm-subscribe")[0]
     b.outbox()

@@ -39,7 +39,7 @@ def _decide(ctx: Context, args: str, action: str) -> CommandResult:
             clock=ctx.clock, release=ctx.release,
         )
     except held_mod.HeldError as exc:
-        return refused(t(ctx, str(exc), _problem_th(ctx, item)))
+        return refused(t(ctx, str(exc), _problem_th(exc.reason, item)))
     return done(t(ctx, summary, _decided_th(item, action, rest)))
 
 
@@ -58,12 +58,12 @@ def _decided_th(item: HeldItem, action: str, note: str) -> str:
     return f"ทิ้งแล้ว: {what}"
 
 
-def _problem_th(ctx: Context, item: HeldItem) -> str:
-    """Why held.decide refused, for a Thai community's facilitator."""
-    if item.status in _DONE_TH:
+def _problem_th(reason: str, item: HeldItem) -> str:
+    """Why held.decide refused (HeldError.reason), for a Thai community's facilitator."""
+    if reason == "decided" and item.status in _DONE_TH:
         who = f" โดย {item.decided_by}" if item.decided_by else ""
         return f"รายการ {item.token} {_DONE_TH[item.status]}ไปแล้ว{who}"
-    if item.expires_at <= ctx.now:
+    if reason == "expired":
         return f"รายการ {item.token} หมดเวลาพิจารณาแล้ว"
     return f"ทำรายการ {item.token} ไม่ได้"
 

@@ -13,6 +13,7 @@ from mailbot.classify.facts import Facts
 from mailbot.clock import Clock
 from mailbot.config import CommunitySettings, Settings
 from mailbot.mail.parse import ParsedMessage
+from mailbot.members import shown_name
 from mailbot.render import Renderer
 from mailbot.store.models import Community, Member, Message
 
@@ -41,8 +42,8 @@ class Context:
 def author_name(ctx: Context) -> str:
     """How the sender is named on threads and entries: the member's registered name ("สุดา
     รักเรียน"), else the From display name, else the address."""
-    registered = ctx.member.name if ctx.member else ""
-    return registered or (ctx.msg.from_.name if ctx.msg.from_ else "") or ctx.msg.sender_email
+    signed, registered = sender_names(ctx)
+    return shown_name(registered, signed, ctx.msg.sender_email)
 
 
 def sender_names(ctx: Context) -> tuple[str, str]:

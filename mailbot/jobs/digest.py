@@ -19,6 +19,7 @@ from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Thread
 from mailbot.mail.compose import base_subject
+from mailbot.members import shown_name
 from mailbot.store.models import Community, Member, Message
 from mailbot.store.queries import posts_between
 
@@ -70,8 +71,7 @@ def threads(session: Session, community: CommunitySettings, cid: int, period: Pe
         group = groups.setdefault(key, {**head, "messages": []})
         text = (r.body_text or "").strip()
         group["messages"].append({
-            # Named as threads name people (handlers.base.author_name): the member list's name first.
-            "author": r.member_name or r.from_name or r.from_email,
+            "author": shown_name(r.member_name, r.from_name, r.from_email),
             "at": r.received_at.astimezone(community.tz).isoformat(),
             "kind": r.kind,
             "text": text if len(text) <= BODY_CHARS else text[:BODY_CHARS].rstrip() + "…",

@@ -21,6 +21,7 @@ from mailbot.knowledge.models import Answer, Thread, ThreadRef
 from mailbot.mail.compose import base_subject
 from mailbot.mail.parse import ParsedMessage
 from mailbot.mail.signoff import without_sign_off
+from mailbot.members import shown_name
 from mailbot.store import direct
 from mailbot.store.models import Community, Member, Message
 
@@ -320,7 +321,7 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
         )
         .order_by(Message.id)
     ).all()
-    # Named as a live answer would be (handlers.base.author_name): the member's registered name first.
+    # Named as a live answer would be (members.shown_name): the member list's name first.
     member_ids = {m.member_id for m in messages if m.member_id}
     registered: dict[int, str] = {}
     if member_ids:
@@ -339,7 +340,7 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
                 message_id=m.message_id,
                 member_id=m.member_id,
                 author_email=m.from_email,
-                author_name=registered.get(m.member_id or 0) or m.from_name or m.from_email,
+                author_name=shown_name(registered.get(m.member_id or 0), m.from_name, m.from_email),
                 text=without_sign_off(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, "")),
                 now=now,
             )

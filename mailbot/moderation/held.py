@@ -47,7 +47,12 @@ REASON_TEXT = {
 
 
 class HeldError(ValueError):
-    """The held item cannot be decided (unknown, already decided, expired); message for the person."""
+    """The held item cannot be decided; `reason` is a stable id (unknown, bad-action, decided, expired,
+    no-message) a caller may word in the community's language; the message is the English one."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def reason_text(reason: str, lang: str) -> str:
@@ -136,7 +141,7 @@ def find(session: Session, community_id: int, token_or_id: str) -> HeldItem:
         query.where(HeldItem.id == int(key)) if key.isdigit() else query.where(HeldItem.token == key)
     )
     if item is None:
-        raise HeldError(f"no held item {token_or_id[:40]!r}")
+        raise HeldError("unknown", f"no held item {token_or_id[:40]!r}")
     return item
 
 
@@ -186,12 +191,12 @@ def decide(
 ) -> str:
     """Apply approve/reject/discard to a pending item; returns a one-line summary."""
     if action not in DECISIONS:
-        raise HeldError(f"unknown decision {action!r}")
+        raise HeldError("bad-action", f"unknown decision {action!r}")
     if item.status != "pending":
         who = f" by {item.decided_by}" if item.decided_by else ""
-        raise HeldError(f"held item {item.token} was already {item.status}{who}")
+        raise HeldError("decided", f"held item {item.token} was already {item.status}{who}")
     if item.expires_at <= now:
-        raise HeldError(f"held item {item.token} expired on {item.expires_at:%Y-%m-%d}")
+        raise HeldError("expired", f"held item {item.token} expired on {item.expires_at:%Y-%m-%d}")
     record = session.get(Message, item.message_id) if item.message_id else None
     item.decided_at, item.decided_by, item.note = now, by, note[:2000]
     if action == "approve":
@@ -201,7 +206,7 @@ def decide(
             _welcome(session, renderer, community=community, community_row=community_row, member=member, now=now)
             return f"approved: {item.sender} joined"
         if record is None:
-            raise HeldError(f"held item {item.token} has no stored message")
+            raise HeldError("no-message", f"held item {item.token} has no stored message")
         # Handled as if it had not been held: a question opens its thread, a reply joins one.
         outcome = release(record)
         record.reason = f"approved by {by}; {outcome.reason}"[:2000]
