@@ -1,6 +1,6 @@
 """A whole Thai conversation over real Dovecot (IMAP in) and a real SMTP server (out):
 question -> two answers (Gmail-style Thai quote, Thai Outlook block) -> refused and accepted #solved
--> knowledge entry -> another member finds it with `ค้นหา` at the request address.
+-> knowledge entry (the answerer thanked) -> another member finds it with `ค้นหา` at the request address.
 """
 
 from __future__ import annotations
@@ -91,7 +91,11 @@ def test_thai_question_to_knowledge_entry_found_by_search(
         assert s.scalars(select(Thread)).one().status == "answered"
 
     solved = member_mail(ASKER[0], f"Re: [KM-IT #Q1] {QUESTION}", "#แก้ได้แล้ว\nขอบคุณคุณสุดามากครับ", in_reply_to=gid)
-    _round(app, dovecot, imap_settings, smtp_sink, 3, solved)
+    sent = _round(app, dovecot, imap_settings, smtp_sink, 4, solved)
+    # Three list copies, and one mail telling the asker and the answerer where the answer went.
+    filed = [m for m in sent if "บันทึกเป็นความรู้แล้ว #1" in str(m["Subject"])]
+    assert len(filed) == 1 and set(filed[0]["X-Test-Rcpt"].split(",")) == {ASKER[0], GMAIL[0]}
+    assert f"ขอบคุณคุณ{GMAIL[1]}" in _text(filed[0])
     with app.sessions() as s:
         assert s.scalars(select(Thread)).one().status == "solved"
         entry = s.scalars(select(KbEntry)).one()

@@ -260,6 +260,115 @@ def test_kb_by_scribe_files_without_solving_and_member_kb_is_refused(sqlite_url:
     assert len(_outbox(app, "list-copy")) == 2
 
 
+def _html(m: EmailMessage) -> str:
+    part = m.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_accepting_thanks_the_answerer_and_tells_the_asker_the_entry_number(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q, _ = _ask(app)
+    a1, _ = _reply(app, HELPER, q, "ลบงานค้างในคิวแล้วปิดเปิดเครื่องพิมพ์ค่ะ")
+    solved, _ = _reply(app, ASKER, a1, "#solved\nใช้ได้แล้วครับ")
+    filed = _outbox(app, "entry-filed")
+    assert len(filed) == 1  # one mail, to both: the answerer thanked, the asker told where it went
+    assert {a.strip() for a in str(filed[0]["To"]).split(",")} == {ASKER[0], HELPER[0]}
+    assert filed[0]["Subject"] == "[KM-IT] บันทึกเป็นความรู้แล้ว #1: เครื่องพิมพ์ชั้น 3 ปริ้นไม่ออก ทำอย่างไรดีครับ"
+    text = _body(filed[0])
+    assert "สมชาย ใจดี ยอมรับคำตอบของสุดา รักเรียน ในกระทู้ #Q1" in text
+    assert "ขอบคุณคุณสุดา รักเรียน" in text and '"kb 1"' in text
+    assert "ลบงานค้างในคิวแล้วปิดเปิดเครื่องพิมพ์ค่ะ" in text  # the entry as filed, to check it
+    assert "ขอบคุณคุณสุดา รักเรียน" in _html(filed[0])
+    assert filed[0]["In-Reply-To"] == solved  # threads under the #solved mail
+
+
+def test_an_answerer_who_files_their_own_answer_is_not_thanked_by_themselves(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    q, _ = _ask(app)
+    _reply(app, FACILITATOR, q, "รีสตาร์ท print spooler ครับ")
+    _reply(app, FACILITATOR, q, "#accept 1")
+    filed = _outbox(app, "entry-filed")
+    assert len(filed) == 1 and filed[0]["To"] == FACILITATOR[0]
+    text = _body(filed[0])
+    assert "ยอมรับคำตอบของตนเอง" in text and "ขอบคุณคุณ" not in text
+
+
+def test_accept_of_an_answer_that_does_not_exist_lists_the_answers(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path, language="en")
+    q, _ = _ask(app)
+    _reply(app, HELPER, q, "Restart the printer, then clear the queue.")
+    _reply(app, OTHER, q, "Update the driver from the IT portal.")
+    _, r = _reply(app, ASKER, q, "#accept 5\nthanks")
+    assert "no answer 5" in r.reason
+    told = _outbox(app, "control-not-applied")
+    assert len(told) == 1 and told[0]["To"] == ASKER[0]
+    text = _body(told[0])
+    assert "the thread has no answer 5" in text
+    assert "1. สุดา รักเรียน: Restart the printer" in text and "2. อนันต์ ช่างคิด: Update the driver" in text
+    assert "[KM-IT #Q1]" in text  # the subject that puts a new #accept into the thread
+    assert "Your mail still reached the group" in text
+    html = _html(told[0])
+    assert "mailto:km-it@example.org?subject=Re%3A%20%5BKM-IT%20%23Q1%5D" in html and "body=%23accept%202" in html
+    with app.sessions() as s:
+        assert s.scalars(select(Thread)).one().status == "answered"
+        assert s.scalars(select(KbEntry)).all() == []
+
+
+def test_kb_on_an_unanswered_thread_and_kb_edit_before_any_entry_are_answered(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path)
+    q, _ = _ask(app)
+    _, r1 = _reply(app, SCRIBE, q, "#kb")
+    _, r2 = _reply(app, SCRIBE, q, "#kb edit\ntitle: เครื่องพิมพ์ไม่ออกงาน")
+    assert "no answer yet" in r1.reason and "no entry filed" in r2.reason
+    told = _outbox(app, "control-not-applied")
+    assert [m["To"] for m in told] == [SCRIBE[0], SCRIBE[0]]
+    assert "กระทู้นี้ยังไม่มีคำตอบ จึงยังไม่มีอะไรให้บันทึก" in _body(told[0])
+    assert 'ยังไม่มีบันทึกความรู้จากกระทู้นี้ ส่ง "#kb" ก่อน' in _body(told[1])
+    assert "ส่งถึงกลุ่ม" not in _body(told[0])  # #kb talks to the bot: it did not reach the group
+
+
+def test_a_draft_goes_to_the_scribes_who_publish_it_with_kb_ok(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path, scribe_review=True)
+    q, _ = _ask(app)
+    _reply(app, HELPER, q, "ถอนไดรเวอร์เก่าแล้วติดตั้งใหม่ค่ะ")
+    _reply(app, FACILITATOR, q, "#accept 1")
+    filed = _outbox(app, "entry-filed")
+    assert len(filed) == 1 and "รอคุณลิขิตตรวจทาน" in _body(filed[0])
+    review = _outbox(app, "entry-review")
+    assert len(review) == 1 and review[0]["To"] == SCRIBE[0]  # the facilitator cannot publish: not asked
+    assert review[0]["Subject"].startswith("[KM-IT] รอตรวจทาน: บันทึกความรู้ #1")
+    assert '"kb 1 ok"' in _body(review[0]) and "ถอนไดรเวอร์เก่า" in _body(review[0])
+    assert str(review[0]["From"]).endswith("<km-it-request@example.org>")  # a reply is a command
+
+    def command(who: tuple[str, ...], body: str) -> str:
+        _ingest(app, member_mail(who[0], "Re: review", body, name=who[1], to="km-it-request@example.org"))
+        return _body(_outbox(app, "command-reply")[-1])
+
+    assert "ไม่พบบันทึกความรู้หมายเลข 1" in command(OTHER, "kb 1")  # members do not see drafts
+    assert "เฉพาะคุณลิขิตเท่านั้นที่เผยแพร่ได้" in command(FACILITATOR, "kb 1 ok")
+    with app.sessions() as s:
+        entry = s.scalars(select(KbEntry)).one()
+        assert entry.status == "draft" and search.search(s, entry.community_id, "ไดรเวอร์") == []
+    assert "kb 1 เผยแพร่แล้ว" in command(SCRIBE, "kb 1 ok")
+    with app.sessions() as s:
+        entry = s.scalars(select(KbEntry)).one()
+        assert entry.status == "published"
+        assert [h.number for h in search.search(s, entry.community_id, "ไดรเวอร์")] == [1]
+
+
+def test_what_a_scribe_files_needs_no_second_review(sqlite_url: str, tmp_path: Path) -> None:
+    app = _app(sqlite_url, tmp_path, scribe_review=True)
+    q, _ = _ask(app)
+    _reply(app, HELPER, q, "ใช้ปุ่ม reset ด้านหลังครับ")
+    _, r = _reply(app, SCRIBE, q, "#kb")
+    assert "entry 1 filed (published)" in r.reason
+    assert _outbox(app, "entry-review") == []
+    filed = _outbox(app, "entry-filed")
+    assert {a.strip() for a in str(filed[0]["To"]).split(",")} == {SCRIBE[0], HELPER[0]}
+    assert "พิมพ์ใจ บันทึกดี บันทึกกระทู้ #Q1" in _body(filed[0])
+
+
 def test_reply_found_by_subject_tag_when_references_are_dropped(sqlite_url: str, tmp_path: Path) -> None:
     app = _app(sqlite_url, tmp_path)
     _ask(app)

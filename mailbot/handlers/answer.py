@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mailbot.handlers.base import Context, Outcome, author_name, sender_names
+from mailbot.handlers.filed import announce_entry, tell_not_applied
 from mailbot.handlers.post import distribute, handle_post
 from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
 from mailbot.knowledge.models import Answer, Thread
 from mailbot.mail.signoff import without_sign_off
+from mailbot.moderation.roles import can
 from mailbot.notices import reply_to_sender
+from mailbot.render import excerpt
 
 REFUSAL_INTERVAL = timedelta(minutes=10)  # one refusal per sender per few minutes, never a storm
 
@@ -51,6 +54,11 @@ def _accept(ctx: Context, thread: Thread, control: Control) -> str:
     if control.action == "accept":
         missing = [n for n in control.numbers if n not in by_number]
         if missing or not control.numbers:
+            # The reply lists the thread's answers by number: the list copies never show them.
+            listed = [{"number": a.number, "author": a.author_name or a.author_email, "excerpt": excerpt(a.text, 90)}
+                      for a in answers]  # fmt: skip
+            tell_not_applied(ctx, thread, f"#accept {' '.join(map(str, control.numbers))}", "no-such-answer",
+                             missing=missing, answers=listed)  # fmt: skip
             return f"#accept: thread has no answer {', '.join(map(str, missing)) or '?'}"
         chosen, helpful = by_number[control.numbers[0]], [by_number[n] for n in control.numbers[1:]]
     else:
@@ -66,7 +74,8 @@ def _accept(ctx: Context, thread: Thread, control: Control) -> str:
     thread.accepted_answer_id = chosen.id
     thread.status, thread.solved_at, thread.updated_at = "solved", ctx.now, ctx.now
     entry = _file(ctx, thread, chosen, helpful)
-    return f"answer {chosen.number} accepted; entry {entry.number} ({entry.status})"
+    note = announce_entry(ctx, thread, entry, chosen, how="accepted")
+    return f"answer {chosen.number} accepted; entry {entry.number} ({entry.status}); {note}"
 
 
 def _file(ctx: Context, thread: Thread, accepted: Answer | None, helpful: list[Answer]) -> entries.KbEntry:
@@ -78,7 +87,8 @@ def _file(ctx: Context, thread: Thread, accepted: Answer | None, helpful: list[A
         accepted=accepted,
         helpful=helpful,
         filed_by=ctx.msg.sender_email,
-        review=ctx.community.scribe_review,
+        # Review is a scribe's check: what a scribe files needs no second one.
+        review=ctx.community.scribe_review and not can(_role(ctx), "publish-knowledge"),
         now=ctx.now,
     )
 
@@ -87,19 +97,22 @@ def _kb(ctx: Context, thread: Thread) -> str:
     answers = threads.answers_of(ctx.session, thread)
     accepted = next((a for a in answers if a.accepted), None) or (answers[-1] if answers else None)
     if accepted is None:
+        tell_not_applied(ctx, thread, "#kb", "no-answer-yet")
         return "#kb: the thread has no answer yet"
     helpful = [a for a in answers if a.helpful and a.id != accepted.id]
     entry = _file(ctx, thread, accepted, helpful)
-    return f"entry {entry.number} filed ({entry.status})"
+    note = announce_entry(ctx, thread, entry, accepted, how="kb")
+    return f"entry {entry.number} filed ({entry.status}); {note}"
 
 
 def _kb_edit(ctx: Context, thread: Thread, control: Control) -> str:
     assert ctx.community is not None and ctx.community_row is not None
     entry = entries.entry_for_thread(ctx.session, thread.id)
     if entry is None:
+        tell_not_applied(ctx, thread, "#kb edit", "no-entry-yet")
         return "#kb edit: no entry filed from this thread yet"
     fields = dict(control.edit or {})
-    status = "published" if entry.status == "draft" and _role(ctx) in ("scribe", "admin") else None
+    status = "published" if entry.status == "draft" and can(_role(ctx), "publish-knowledge") else None
     entries.edit_entry(ctx.session, entry, now=ctx.now, status=status, **fields)
     from mailbot.knowledge.topics import topics_for
 

@@ -60,7 +60,8 @@ def cmd_kb(ctx: Context, args: str) -> CommandResult:
         return CommandResult("error", "kb <หมายเลข>: เช่น kb 12" if th else "kb <number>: for example kb 12")
     number, word = int(m.group(1)), m.group(2).casefold()
     entry = entries.entry_by_number(ctx.session, ctx.community_row.id, number)
-    if entry is None or entry.status == "draft":
+    # A draft waiting for review is shown only to those who review entries.
+    if entry is None or (entry.status == "draft" and not can(ctx.member.role if ctx.member else None, "edit-knowledge")):
         return CommandResult("error", f"ไม่พบบันทึกความรู้หมายเลข {number}" if th else f"no knowledge entry {number}")
     # A review word may carry a polite particle in Thai ("ใช้ได้ครับ"): its beginning decides.
     status = next((s for w, s in _REVIEW_BY_LENGTH if word.startswith(w)), None) if word else None
@@ -81,6 +82,8 @@ def _review(ctx: Context, entry: KbEntry, status: str, th: bool) -> CommandResul
             if th
             else "only scribes and facilitators may confirm or retire knowledge entries",
         )
+    if entry.status == "draft":
+        return _publish(ctx, entry, status, th)
     # Confirming moves updated_at on (the next review counts from today); marking stale as well.
     entries.edit_entry(ctx.session, entry, now=ctx.clock.now(), status=status)
     if status == "published":
@@ -88,3 +91,17 @@ def _review(ctx: Context, entry: KbEntry, status: str, th: bool) -> CommandResul
                              else f"kb {entry.number} confirmed: shown as current")  # fmt: skip
     return CommandResult("done", f"kb {entry.number} ระบุว่าอาจล้าสมัยแล้ว" if th
                          else f"kb {entry.number} marked as may be out of date")  # fmt: skip
+
+
+def _publish(ctx: Context, entry: KbEntry, status: str, th: bool) -> CommandResult:
+    """`kb 12 ok` on an entry waiting for scribe review publishes it (a scribe's call)."""
+    n = entry.number
+    if status != "published":
+        return CommandResult("error", f"kb {n} ยังรอตรวจทาน: เผยแพร่ด้วย kb {n} ok หรือแก้ไขด้วย #kb edit ในกระทู้" if th
+                             else f"kb {n} is waiting for review: publish it with kb {n} ok, or correct it with #kb edit in its thread")  # fmt: skip
+    if not can(ctx.member.role if ctx.member else None, "publish-knowledge"):
+        return CommandResult("refused", f"kb {n} รอคุณลิขิตตรวจทาน: เฉพาะคุณลิขิตเท่านั้นที่เผยแพร่ได้" if th
+                             else f"kb {n} waits for a scribe's review: only scribes publish it")  # fmt: skip
+    entries.edit_entry(ctx.session, entry, now=ctx.clock.now(), status="published")
+    return CommandResult("done", f"kb {n} เผยแพร่แล้ว: สมาชิกค้นหาพบได้แล้ว" if th
+                         else f"kb {n} published: members can find it now")  # fmt: skip

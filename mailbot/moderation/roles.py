@@ -27,6 +27,10 @@ PERMISSIONS: dict[str, tuple[frozenset[str], str]] = {
         "accept an answer on the asker's behalf",
     ),
     "edit-knowledge": (frozenset({"scribe", "facilitator", "admin"}), "edit and review knowledge entries"),
+    "publish-knowledge": (
+        frozenset({"scribe", "admin"}),
+        "publish an entry held for scribe review (what a scribe files is published at once)",
+    ),
     "receive-bounce-notices": (frozenset({"facilitator", "admin"}), "hear about members disabled by bounces"),
     "receive-summaries": (frozenset({"sponsor", "facilitator", "admin"}), "weekly manager summary"),
     "change-roles": (frozenset({"admin"}), "give or take roles"),
