@@ -160,6 +160,21 @@ def test_answers_and_the_entry_leave_the_sign_off_out(db_url: str, tmp_path: Pat
     assert "ขอบคุณค่ะ\nสุดา" in _body(_outbox(app, "list-copy")[1]).replace("\r\n", "\n")
 
 
+def test_questions_answers_and_entries_leave_the_greeting_out(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q, _ = _ask(app, body="สวัสดีครับ ทุกท่าน\n\nกดสั่งพิมพ์แล้วเงียบ ไม่มีอะไรออกมาเลยครับ")
+    a1, _ = _reply(app, HELPER, q, "Hi Somchai,\n\nClear the print queue, then restart the printer.")
+    _reply(app, ASKER, a1, "#solved")
+    with app.sessions() as s:
+        assert s.scalars(select(Thread)).one().question_text == "กดสั่งพิมพ์แล้วเงียบ ไม่มีอะไรออกมาเลยครับ"
+        assert s.scalars(select(Answer)).one().text == "Clear the print queue, then restart the printer."
+        entry = s.scalars(select(KbEntry)).one()
+        assert entry.question.startswith("กดสั่งพิมพ์") and entry.answer.startswith("Clear the print queue")
+    # The group's copies are the mails as written, greetings and all.
+    copies = [_body(m) for m in _outbox(app, "list-copy")]
+    assert copies[0].startswith("สวัสดีครับ ทุกท่าน") and copies[1].startswith("Hi Somchai,")
+
+
 def test_bare_addresses_are_named_by_the_member_list(db_url: str, tmp_path: Path) -> None:
     # Phones often send a bare address: threads and entries still name people as the member list does.
     app = _app(db_url, tmp_path)

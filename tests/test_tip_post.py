@@ -20,7 +20,7 @@ def test_hash_tip_post_becomes_a_pending_tip(db_url: str, tmp_path: Path, smtp_s
     raw = member_mail(
         "suda@example.org",
         "เคล็ดลับเรื่องไวรัส",
-        "#tip อย่าเปิดไฟล์แนบที่ไม่รู้จัก #virus\nไฟล์ .exe หรือ .js ในอีเมลมักเป็นไวรัส ลบทิ้งได้เลย\n\nขอบคุณค่ะ\nสุดา",
+        "#tip อย่าเปิดไฟล์แนบที่ไม่รู้จัก #virus\nสวัสดีค่ะ ทุกท่าน\nไฟล์ .exe หรือ .js ในอีเมลมักเป็นไวรัส ลบทิ้งได้เลย\n\nขอบคุณค่ะ\nสุดา",
     )
     result = app.ingest(raw, source="test", source_ref="tip1")
     assert (result.kind, result.status) == ("tip", "processed")
@@ -28,7 +28,8 @@ def test_hash_tip_post_becomes_a_pending_tip(db_url: str, tmp_path: Path, smtp_s
         tip = s.scalars(select(Tip)).one()
     assert tip.status == "pending" and tip.topic == "virus"
     assert tip.title == "อย่าเปิดไฟล์แนบที่ไม่รู้จัก"
-    assert tip.body.endswith("ลบทิ้งได้เลย")  # the tip goes to everyone: the sign-off stays out
+    # The tip goes to everyone as the day's tip: the greeting and the sign-off stay out.
+    assert tip.body == "ไฟล์ .exe หรือ .js ในอีเมลมักเป็นไวรัส ลบทิ้งได้เลย"
     app.deliverer.drain()
     got = smtp_sink.wait_for(2)
     to = sorted(r for m in got for r in m.rcpt_tos)

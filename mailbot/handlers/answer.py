@@ -10,6 +10,7 @@ from mailbot.handlers.post import distribute, handle_post
 from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
 from mailbot.knowledge.models import Answer, Thread
+from mailbot.mail.greeting import without_greeting
 from mailbot.mail.signoff import without_sign_off
 from mailbot.moderation.roles import can
 from mailbot.notices import reply_to_sender
@@ -146,7 +147,7 @@ def handle_answer(ctx: Context) -> Outcome:
                 member_id=ctx.member.id if ctx.member else None,
                 author_email=msg.sender_email,
                 author_name=author_name(ctx),
-                text=without_sign_off(msg.new_text, *sender_names(ctx)),
+                text=without_greeting(without_sign_off(msg.new_text, *sender_names(ctx))),
                 now=ctx.now,
             )
             note = f"answer {answer.number}"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailbot.classify.facts import Facts
 from mailbot.knowledge.models import Answer, Thread, ThreadRef
 from mailbot.mail.compose import base_subject
+from mailbot.mail.greeting import without_greeting
 from mailbot.mail.parse import ParsedMessage
 from mailbot.mail.signoff import without_sign_off
 from mailbot.members import shown_name
@@ -341,7 +342,9 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
                 member_id=m.member_id,
                 author_email=m.from_email,
                 author_name=shown_name(registered.get(m.member_id or 0), m.from_name, m.from_email),
-                text=without_sign_off(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, "")),
+                text=without_greeting(
+                    without_sign_off(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, ""))
+                ),
                 now=now,
             )
         )
