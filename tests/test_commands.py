@@ -280,3 +280,27 @@ def test_a_new_member_is_named_as_their_mail_signs_them_and_greeted_without_a_bl
     b.command("nid@example.com", "", subject=f"RE: {confirm.subject}")
     [welcome] = b.outbox("welcome")
     assert welcome.text.startswith("สวัสดีคุณnid\r\n"), welcome.text[:40]
+
+
+def test_a_request_asked_politely_is_the_command(bot: Bot) -> None:
+    bot.member("anan@example.net", name="Anan Chang")
+    bot.outbox()
+    # Subject "search" (the client asked for one), the request in a sentence, a sign-off below.
+    bot.command("anan@example.net", "Could you please search for AAR\n\nThanks\nAnan", subject="search")
+    [results] = bot.outbox()
+    assert results.kind == "command-search-results" and results.subject == '[KM-IT] Search results for "AAR" (0)'
+    bot.command("anan@example.net", "รบกวนช่วยค้นหา AAR ให้หน่อยครับ")
+    [results] = bot.outbox()
+    assert results.subject == '[KM-IT] Search results for "AAR" (0)'
+    bot.command("anan@example.net", "ค้นหา AARครับ")  # the particle written onto the word
+    assert [s.subject for s in bot.outbox()] == ['[KM-IT] Search results for "AAR" (0)']
+    bot.command("anan@example.net", "ขอยกเลิกค่ะ")  # "I'd like to unsubscribe"
+    assert [s.kind for s in bot.outbox()] == ["confirm-unsubscribe"]
+    # The sign-off is neither a command nor reported back as skipped.
+    bot.command("anan@example.net", "stats\n\nThanks,\nAnan")
+    [reply] = bot.outbox()
+    assert "stats:" in reply.text and "Anan" not in reply.text and "Skipped" not in reply.text, reply.text
+    # A line that only starts like a request is still not understood, and said so.
+    bot.command("anan@example.net", "Could you tell me who runs the printer")
+    [reply] = bot.outbox()
+    assert "Not understood" in reply.text and "Could you tell me who runs the printer" in reply.text

@@ -24,11 +24,23 @@ _PARTICLES = frozenset({"ครับ", "ค่ะ", "คะ", "ค่า", "น
 _COURTESY = frozenset({"please", "pls", "thanks", "thank you", "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ"})
 
 
+# Written onto the last word ("wifiครับ", "หลุดให้หน่อยค่ะ"): endings no Thai word of a query has
+# ("ค่า" is left: มูลค่า; bare "ที"/"ด้วย" too: นาที).
+_ATTACHED = tuple(sorted(_PARTICLES - {"ค่า"} | {"ให้หน่อย", "หน่อย", "ให้ด้วย", "ให้ที"}, key=len, reverse=True))
+
+
 def _without_courtesy(args: str) -> str:
-    words = args.split()
-    while words and words[-1].strip(".!,") in _PARTICLES:
-        words.pop()
-    if len(words) == len(args.split()):
+    words, changed = args.split(), False
+    while words:
+        last = words[-1].strip(".!,?")
+        if last in _PARTICLES or last in _THAI_ASKING:
+            words.pop()
+        elif ending := next((e for e in _ATTACHED if last.endswith(e) and len(last) > len(e)), None):
+            words[-1] = last[: -len(ending)]
+        else:
+            break
+        changed = True
+    if not changed:
         return "" if args.strip().lower().strip(".!,") in _COURTESY else args
     rest = " ".join(words)
     return "" if rest.lower().strip(".!,") in _COURTESY else rest
@@ -53,9 +65,29 @@ def _clip(text: str, n: int = 120) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+# A request put politely is still the command: "Could you please search for wifi", "please help",
+# "ช่วยค้นหา wifi ให้หน่อยครับ", "รบกวนขอ kb 12". Tried only when the line as written is no command.
+_POLITE_LEAD = re.compile(
+    r"^(?:(?:(?:could|can|would|will)\s+you\s+)?(?:please|pls|kindly)\s+|(?:could|can|would|will)\s+you\s+|"
+    r"i(?:'d|’d|\s+would)\s+like\s+to\s+|i\s+want\s+to\s+|"
+    r"(?:รบกวน|ช่วย|ขอ|อยาก)(?:ช่วย|ขอ|จะ)?\s*)",
+    re.IGNORECASE,
+)
+# Thai asks "for me, a little" after the words: "ค้นหา wifi ให้หน่อยครับ" searches for "wifi".
+_THAI_ASKING = frozenset({"ให้หน่อย", "หน่อย", "ให้ด้วย", "ด้วย", "ให้ที", "ที"})
+
+
 def split_word(line: str, is_command: Callable[[str], bool], prefixes: tuple[str, ...]) -> tuple[str, str] | None:
-    """(command word, rest) if the line starts with a command; Thai may be written without a space."""
+    """(command word, rest) if the line starts with a command, asked plainly or politely; Thai may
+    be written without a space."""
     line = _BULLET.sub("", line).strip()
+    found = _split_word(line, is_command, prefixes)
+    if found is None and (lead := _POLITE_LEAD.match(line)) is not None:
+        found = _split_word(line[lead.end() :], is_command, prefixes)
+    return found
+
+
+def _split_word(line: str, is_command: Callable[[str], bool], prefixes: tuple[str, ...]) -> tuple[str, str] | None:
     if not line:
         return None
     first, _, rest = line.partition(" ")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from mailbot.handlers.base import Context, Outcome
+from mailbot.handlers.base import Context, Outcome, sender_names
+from mailbot.mail.signoff import without_sign_off
 from mailbot.moderation.policy import policy
 from mailbot.moderation.ratelimit import over_limit
 from mailbot.notices import send_mail, send_notice
@@ -64,7 +65,8 @@ def handle_command(ctx: Context) -> Outcome:
         )
         return Outcome("ignored", f"command rate limit ({limited})")
     parsed = parse_commands(
-        ctx.msg.subject, ctx.msg.new_text, prefix=community.prefix,
+        # A sign-off ("Thanks / Anan") is neither a command nor worth reporting as skipped.
+        ctx.msg.subject, without_sign_off(ctx.msg.new_text, *sender_names(ctx)), prefix=community.prefix,
         is_command=lambda w: lookup(w) is not None,
         takes_body=lambda w: bool((c := lookup(w)) and c.takes_body),
         max_lines=max(pol.command_lines, 1), no_space_prefixes=THAI_PREFIXES,

@@ -15,11 +15,12 @@ from mailbot.knowledge.topics import topics_for
 from mailbot.moderation.roles import can
 
 SEARCH_LIMIT = 5
-
+# "search for wifi", "ค้นหาเรื่อง wifi": the words asked about, not the preposition.
+_SEARCH_LEAD = re.compile(r"^(?:for|about)\s+|^เรื่อง\s*", re.IGNORECASE)
 
 
 def cmd_search(ctx: Context, args: str) -> CommandResult:
-    query = " ".join(args.split())[:200]
+    query = " ".join(_SEARCH_LEAD.sub("", args.strip(), count=1).split())[:200] or " ".join(args.split())[:200]
     th = lang(ctx) == "th"
     if not query or ctx.community_row is None:
         return CommandResult("error", "ค้นหา <คำ>: ใส่คำที่ต้องการค้นด้วย" if th else "search <words>: give the words to look for")
