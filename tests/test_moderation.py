@@ -28,6 +28,9 @@ def test_non_member_post_is_held_and_approved_by_reply(bot: Bot) -> None:
     bot.post("guest@example.com", "Our AAR template", "Sharing our template.")
     sent = bot.outbox()
     assert {s.kind for s in sent} == {"nonmember-notice", "held-for-moderation"}
+    # The post waits for the facilitator: sent again, it would reach the group twice once approved.
+    notice = next(s.text for s in sent if s.kind == "nonmember-notice")
+    assert "no need to send it again" in notice and "again." not in notice.replace("send it again", "")
     subject = next(s.subject for s in sent if s.kind == "held-for-moderation")
     assert "moderate " in subject
     bot.command("somchai@example.net", "approve\n\n> quoted held mail: discard", subject=f"Re: {subject}")
