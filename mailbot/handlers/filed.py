@@ -31,7 +31,7 @@ def announce_entry(ctx: Context, thread: Thread, entry: KbEntry, answer: Answer 
     answerer, filer_answered = "", False
     if answer is not None:
         answerer = answer.author_name or answer.author_email
-        filer_answered = answer.author_email.lower() == filer.lower()
+        filer_answered = bool(answer.author_email) and answer.author_email.lower() == filer.lower()
         # The answerer is thanked unless they filed it themselves or no longer take mail from us.
         if answer.author_email and not filer_answered and _takes_mail(ctx, answer.author_email):
             to.append(answer.author_email)
