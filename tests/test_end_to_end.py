@@ -38,7 +38,7 @@ def test_imap_append_reaches_members_in_run_once(
     app = make_app(settings_for(db_url, tmp_path, smtp_port=smtp_sink.port, imap=imap_settings))
     add_members(app, *MEMBERS)
     user = imap_settings.username
-    dovecot.append(user, "INBOX", member_mail("somchai@example.org", "ไวไฟชั้น 5 หลุดบ่อย", "ใครเจอบ้าง"))
+    dovecot.append(user, "INBOX", member_mail("somchai@example.org", "ไวไฟชั้น 5 หลุดบ่อย", "แจ้งไว้ก่อน ฝ่ายเครือข่ายกำลังตรวจสอบ"))
     dovecot.append(user, "INBOX", member_mail("outsider@else.org", "hello", "not a member"))
     counts = app.run_once()
     assert counts["fetched"] == 2

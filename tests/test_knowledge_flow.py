@@ -99,6 +99,30 @@ def test_question_rules(sqlite_url: str, tmp_path: Path, subject: str, kind: str
     assert result.kind == kind
 
 
+LONG_LINE = (
+    "The shared drive went read-only after the migration last night, and our section lost an afternoon of "
+    "work; who decided the schedule?"
+)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "kind"),
+    [
+        # The ask is in the body: the subject only names the problem (Outlook, Gmail, phones alike).
+        ("Outlook keeps asking for my password", "Hello everyone,\n\nIt pops up every few minutes.\nAny idea?\n\nThanks,\nBob", "question"),
+        ("เครื่องพิมพ์ชั้น 3", "ปริ้นไม่ออกเลย ไฟสีส้มกระพริบ\nใครเคยเจอบ้างครับ", "question"),
+        ("VPN", "ต่อจากบ้านไม่ได้ ต้องตั้งค่าอะไรเพิ่มไหมคะ", "question"),
+        ("Shared drive", LONG_LINE, "post"),  # prose that ends in a question mark is not the ask
+        ("ประกาศ: ปิดระบบคืนนี้", "ปิดระบบคืนนี้ 22.00 น. ขออภัยในความไม่สะดวก", "post"),
+        ("Lessons learned", "Short weekly stand-ups helped.\n\n> did they?\n", "post"),  # a quote asks nothing
+        ("Re: Outlook keeps asking", "Same here. Any idea?", "post"),  # a reply stays a reply
+    ],
+)  # fmt: skip
+def test_a_question_asked_in_the_body(sqlite_url: str, tmp_path: Path, subject: str, body: str, kind: str) -> None:
+    app = _app(sqlite_url, tmp_path)
+    assert _ingest(app, member_mail(ASKER[0], subject, body)).kind == kind
+
+
 def test_ask_subaddress_is_a_question(sqlite_url: str, tmp_path: Path) -> None:
     app = _app(sqlite_url, tmp_path)
     raw = member_mail(ASKER[0], "ขอคำแนะนำเรื่องการเก็บไฟล์", "รายละเอียด", to="km-it+ask@example.org")
