@@ -548,6 +548,22 @@ def test_bot_message_thai_subjects_and_names_keep_every_space() -> None:
             assert shown in (f"{name} <{addr}>", f'"{name}" <{addr}>'), (i, header, head[header])
 
 
+def test_bot_message_english_subjects_start_on_the_subject_line() -> None:
+    # The stdlib moved a 70-78 character subject whole onto a second line ("Subject:" alone on the
+    # first), and Python's own reader then showed it with a leading space.
+    rng = random.Random(7)
+    words = ["[HD]", "To", "review:", "knowledge", "entry", "#1", "Outlook", "keeps", "asking", "for", "my",
+             "password", "VPN", "drops", "every", "afternoon", "on", "the", "fifth", "floor"]  # fmt: skip
+    subjects = ["[HD] To review: knowledge entry #1 Outlook keeps asking for my password"]
+    subjects += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))) for _ in range(300)]
+    for subject in subjects:
+        raw = as_bytes(bot_message(KM, to=["bob@example.com"], subject=subject, text="x"))
+        assert _parse(raw)["Subject"] == subject, subject
+        head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+        assert not re.search(r"^Subject:\r\n", head, re.M), head
+        assert max(len(line) for line in head.split("\r\n")) <= 78
+
+
 def test_bot_message_plain_and_options() -> None:
     msg = bot_message(
         KM,

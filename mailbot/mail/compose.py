@@ -530,6 +530,20 @@ def _crlf(data: bytes) -> bytes:
 _BOT_POLICY = email_policy.SMTP.clone(cte_type="7bit", max_line_length=78)
 
 
+def _wrapped(name: str, value: str, width: int) -> str:
+    """ASCII `value` folded at spaces, its first words on the header's own line."""
+    lines: list[str] = []
+    line, room = "", width - len(name) - 2
+    for word in value.split(" "):
+        if line and len(line) + 1 + len(word) > room:
+            lines.append(line)
+            line, room = word, width - 1
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\r\n ".join(lines)
+
+
 def _set_header(msg: EmailMessage, name: str, value: object, shown: str, encoded: Callable[[], str]) -> None:
     """Set a header through msg's policy, unless its folding loses text, then as `encoded()` gives it
     (RFC 2047 words already folded; set_raw: written as is). The stdlib's folder (3.11) can turn a
@@ -537,7 +551,13 @@ def _set_header(msg: EmailMessage, name: str, value: object, shown: str, encoded
     6.2): "wifi หลุด" arrived as "wifiหลุด" in about one long Thai subject in eight. Checked by
     decoding the folded header as a mail reader does; our encoders keep every space inside a word."""
     msg[name] = value
-    if shown.isascii():  # no encoded words, nothing to lose
+    if shown.isascii():  # no encoded words, nothing to lose; but where it would fit on the next
+        # line whole, the stdlib moves it there ("Subject:" alone on line one), and parsers such as
+        # Python's own then read a leading space into it: wrapped at spaces from line one instead.
+        width = msg.policy.max_line_length or 78
+        if len(name) + 2 + len(shown) > width and msg.policy.fold(name, msg[name]).startswith(f"{name}:\r\n"):
+            del msg[name]
+            msg.set_raw(name, _wrapped(name, shown, width))
         return
     folded = msg.policy.fold(name, msg[name]).split(":", 1)[1].replace("\r\n", "").replace("\n", "").strip()
     if str(make_header(decode_header(folded))) != shown:
