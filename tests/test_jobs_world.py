@@ -241,6 +241,11 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
     week3 = text_of(daily_only[3][0])  # Tuesday of W48: 4 questions, 2 answers
     assert week3.count("\n== ") + week3.startswith("== ") == 4
     assert "4 เรื่อง 6 ข้อความ" in week3
+    # Each thread says how to answer it from the digest; the ones nobody has answered ask for help.
+    assert week3.count('ตอบเรื่องนี้: เขียนถึง km-it@example.org หัวเรื่อง "Re: [KM-IT #Q') == 4
+    assert week3.count("ยังไม่มีใครตอบ ช่วยตอบได้ไหม?") == 2  # of the 4 questions, 2 were answered
+    html = daily_only[3][0].get_body(preferencelist=("html",))
+    assert html is not None and "mailto:km-it@example.org?subject=Re%3A%20%5BKM-IT%20%23Q" in str(html.get_content())
     assert "Weekly Reader" not in week3
 
     # --- nudges: each unanswered question once, to the facilitator and the members who answer printers

@@ -18,7 +18,8 @@ from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
 from mailbot.knowledge.models import Thread
-from mailbot.mail.compose import base_subject
+from mailbot.knowledge.threads import tag_for
+from mailbot.mail.compose import base_subject, list_subject
 from mailbot.members import shown_name
 from mailbot.store.models import Community, Member, Message
 from mailbot.store.queries import posts_between
@@ -64,10 +65,13 @@ def threads(session: Session, community: CommunitySettings, cid: int, period: Pe
         if r.thread_id is not None and r.thread_id in known:
             number, tsubject, status = known[r.thread_id]
             key: tuple[str, object] = ("t", r.thread_id)
-            head = {"number": number, "subject": tsubject or subject, "status": status}
+            head = {"number": number, "subject": tsubject or subject, "status": status,
+                    "reply_subject": list_subject(f"Re: {tsubject or subject}", community.prefix,
+                                                  tag_for(community.thread_tag, number))}  # fmt: skip
         else:
             key = ("s", subject.casefold())
-            head = {"number": None, "subject": subject, "status": ""}
+            head = {"number": None, "subject": subject, "status": "",
+                    "reply_subject": list_subject(f"Re: {subject}", community.prefix)}  # fmt: skip
         group = groups.setdefault(key, {**head, "messages": []})
         text = (r.body_text or "").strip()
         group["messages"].append({
