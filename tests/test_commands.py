@@ -28,6 +28,19 @@ def test_help_lists_every_command_in_both_spellings(bot: Bot) -> None:
     assert "approve" not in sent.text  # members do not see facilitator commands
 
 
+def test_help_also_says_how_to_ask_answer_and_accept_in_the_group(bot: Bot) -> None:
+    bot.command("suda@example.net", "help")
+    [member] = bot.outbox()
+    for words in ('"Q:"', "#Q12", "reply to the question's mail", '"#solved"', '"#accept 2"', '"#tip <title>"'):
+        assert words in member.text, words
+    assert "(the asker) reply" in member.text and "#kb" not in member.text  # filing is not a member's
+    html = member.msg.get_body(("html",))
+    assert html is not None and "#solved</code>" in str(html.get_content())
+    bot.command("somchai@example.net", "help")
+    [facilitator] = bot.outbox()
+    assert "(the asker, or you) reply" in facilitator.text and '"#kb"' in facilitator.text
+
+
 def test_thai_help_spelling_from_a_non_member(bot: Bot) -> None:
     bot.command("stranger@example.com", "ช่วยเหลือ")
     [sent] = bot.outbox()

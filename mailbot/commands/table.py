@@ -37,8 +37,13 @@ def cmd_help(ctx: Context, args: str) -> CommandResult:
         for c in COMMANDS
         if not c.permission or c.permission in ("use-commands",) or _may(ctx, c)
     ]
+    from mailbot.moderation.roles import can
+
+    # How to take part in the group itself (ask, answer, accept, share), with what this role may add.
+    role = ctx.member.role if ctx.member else None
+    context = {"commands": rows, "can_file": can(role, "edit-knowledge"), "can_accept_any": can(role, "accept-on-behalf")}
     return CommandResult("done", "help sent" if not th else "ส่งรายการคำสั่งแล้ว",
-                         reply_template="help", reply_context={"commands": rows})
+                         reply_template="help", reply_context=context)
 
 
 def _may(ctx: Context, c: Command) -> bool:
