@@ -16,7 +16,7 @@ from mailbot.classify.chain import RuleChain
 from mailbot.classify.facts import FactsHook
 from mailbot.classify.loader import load_rules
 from mailbot.clock import Clock, SystemClock
-from mailbot.config import Settings
+from mailbot.config import CommunitySettings, Settings
 from mailbot.deliver import Deliverer
 from mailbot.faults import checkpoint
 from mailbot.handlers import HANDLERS
@@ -230,11 +230,37 @@ class App:
             results.append(CheckResult("database", True, self.engine.url.render_as_string()))
             if self.engine.dialect.name == "postgresql":
                 results.append(self._check_search_index())
+            results += self._check_roles()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             results.append(CheckResult("database", False, f"cannot connect: {exc}"))
         if network:
             results += self._check_imap() + self._check_smtp()
         return results
+
+    def _check_roles(self) -> list[CheckResult]:
+        """Per community, whether someone holds the roles mail waits for: held posts wait for a
+        facilitator, summaries go to sponsors, drafts (scribe_review) wait for a scribe. Advice:
+        a new community has no members yet, so a gap never fails the check."""
+        from sqlalchemy import func, select
+
+        from mailbot.store.models import Community, Member
+
+        out = []
+        try:
+            with self.sessions() as session:
+                for c in self.settings.communities:
+                    counts = dict(
+                        session.execute(
+                            select(Member.role, func.count(Member.id))
+                            .join(Community, Community.id == Member.community_id)
+                            .where(Community.slug == c.slug, Member.status == "active")
+                            .group_by(Member.role)
+                        ).all()
+                    )
+                    out.append(CheckResult(f"roles ({c.slug})", True, _roles_advice(c, counts)))
+        except Exception:  # noqa: BLE001 - not migrated yet (check runs before `run` creates tables)
+            return []
+        return out
 
     def _check_search_index(self) -> CheckResult:
         """PostgreSQL: whether knowledge search ranks in the RUM index; without it search works,
@@ -291,3 +317,23 @@ class App:
         except Exception as exc:  # noqa: BLE001
             return [CheckResult("smtp", False, f"{smtp.host}:{smtp.port}: {exc}")]
 
+
+def _roles_advice(community: CommunitySettings, counts: dict[str, int]) -> str:
+    """'12 members: 2 facilitators, 1 scribe, 1 sponsor', then what waits for a missing role."""
+    from mailbot.jobs import policy
+
+    total = sum(counts.values())
+    if not total:
+        return "no members yet (mailbot members import)"
+    held = counts.get("facilitator", 0) + counts.get("admin", 0)
+    parts = [f"{counts.get(r, 0)} {r}{'' if counts.get(r, 0) == 1 else 's'}" for r in ("facilitator", "scribe", "sponsor")]
+    gaps = []
+    if not held:
+        gaps.append("no facilitator: held posts wait until they expire")
+    summary_roles = tuple(policy.setting(community, "summary_roles"))
+    if not any(counts.get(r, 0) for r in summary_roles):
+        gaps.append(f"nobody receives the weekly summary (summary_roles: {', '.join(summary_roles)})")
+    if community.scribe_review and not counts.get("scribe", 0) + counts.get("admin", 0):
+        gaps.append("scribe_review is on but nobody is a scribe: entries stay drafts")
+    text = f"{total} members: {', '.join(parts)}"
+    return f"{text}; {'; '.join(gaps)}" if gaps else text

@@ -138,6 +138,21 @@ def test_check_passes_offline_on_defaults(cfg: Path, capsys: pytest.CaptureFixtu
     assert "checks passed" in capsys.readouterr().out
 
 
+def test_check_says_which_roles_mail_waits_for(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "scribe_review = true\n", encoding="utf-8")  # km-net
+    assert run(cfg, "members", "add", "km-it", "fac@example.org", "--role", "facilitator") == 0
+    assert run(cfg, "members", "add", "km-it", "boss@example.org", "--role", "sponsor") == 0
+    assert run(cfg, "members", "add", "km-net", "m@example.org") == 0
+    capsys.readouterr()
+    assert run(cfg, "check", "--offline") == 0  # advice: a community without roles yet is no failure
+    out = capsys.readouterr().out
+    assert "ok   roles (km-it)   2 members: 1 facilitator, 0 scribes, 1 sponsor\n" in out
+    net = next(line for line in out.splitlines() if "roles (km-net)" in line)
+    assert "no facilitator: held posts wait until they expire" in net
+    assert "nobody receives the weekly summary" in net
+    assert "scribe_review is on but nobody is a scribe: entries stay drafts" in net
+
+
 def test_config_error_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[smtp]\nport = 'x'\n", encoding="utf-8")
