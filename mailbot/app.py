@@ -241,6 +241,18 @@ class App:
         """Per community, whether someone holds the roles mail waits for: held posts wait for a
         facilitator, summaries go to sponsors, drafts (scribe_review) wait for a scribe. Advice:
         a new community has no members yet, so a gap never fails the check."""
+        return [
+            CheckResult(f"roles ({slug})", True,
+                        "; ".join([summary, *gaps]) if summary else "no members yet (mailbot members import)")
+            for slug, summary, gaps in self.role_advice()
+        ]  # fmt: skip
+
+    def role_warnings(self) -> list[str]:
+        """The gaps `check` reports, for `run` to log at start: '<slug>: no facilitator: ...'."""
+        return [f"{slug}: {gap}" for slug, _summary, gaps in self.role_advice() for gap in gaps]
+
+    def role_advice(self) -> list[tuple[str, str, list[str]]]:
+        """(slug, '12 members: 2 facilitators, ...', gaps) per community; [] before the schema exists."""
         from sqlalchemy import func, select
 
         from mailbot.store.models import Community, Member
@@ -257,7 +269,7 @@ class App:
                             .group_by(Member.role)
                         ).all()
                     )
-                    out.append(CheckResult(f"roles ({c.slug})", True, _roles_advice(c, counts)))
+                    out.append((c.slug, *_roles_advice(c, counts)))
         except Exception:  # noqa: BLE001 - not migrated yet (check runs before `run` creates tables)
             return []
         return out
@@ -318,22 +330,21 @@ class App:
             return [CheckResult("smtp", False, f"{smtp.host}:{smtp.port}: {exc}")]
 
 
-def _roles_advice(community: CommunitySettings, counts: dict[str, int]) -> str:
-    """'12 members: 2 facilitators, 1 scribe, 1 sponsor', then what waits for a missing role."""
+def _roles_advice(community: CommunitySettings, counts: dict[str, int]) -> tuple[str, list[str]]:
+    """('12 members: 2 facilitators, 1 scribe, 1 sponsor', what waits for a missing role); no
+    gaps are named while the community has no members at all (a new install)."""
     from mailbot.jobs import policy
 
     total = sum(counts.values())
     if not total:
-        return "no members yet (mailbot members import)"
-    held = counts.get("facilitator", 0) + counts.get("admin", 0)
+        return "", []
     parts = [f"{counts.get(r, 0)} {r}{'' if counts.get(r, 0) == 1 else 's'}" for r in ("facilitator", "scribe", "sponsor")]
     gaps = []
-    if not held:
+    if not counts.get("facilitator", 0) + counts.get("admin", 0):
         gaps.append("no facilitator: held posts wait until they expire")
     summary_roles = tuple(policy.setting(community, "summary_roles"))
     if not any(counts.get(r, 0) for r in summary_roles):
         gaps.append(f"nobody receives the weekly summary (summary_roles: {', '.join(summary_roles)})")
     if community.scribe_review and not counts.get("scribe", 0) + counts.get("admin", 0):
         gaps.append("scribe_review is on but nobody is a scribe: entries stay drafts")
-    text = f"{total} members: {', '.join(parts)}"
-    return f"{text}; {'; '.join(gaps)}" if gaps else text
+    return f"{total} members: {', '.join(parts)}", gaps

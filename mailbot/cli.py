@@ -139,6 +139,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
               f"--from somchai@localhost --to {c.address}")
         print(f"  outbound mail:  {where}/new/ (no SMTP relay configured)")
         print("  members:        mailbot members list km-it")
+    for warning in app.role_warnings():  # e.g. held posts that no facilitator will ever see
+        log.warning("%s (mailbot check)", warning)
     if args.once:
         counts = app.run_once()
         print(

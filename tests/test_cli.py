@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -138,7 +139,9 @@ def test_check_passes_offline_on_defaults(cfg: Path, capsys: pytest.CaptureFixtu
     assert "checks passed" in capsys.readouterr().out
 
 
-def test_check_says_which_roles_mail_waits_for(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_says_which_roles_mail_waits_for(
+    cfg: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     cfg.write_text(cfg.read_text(encoding="utf-8") + "scribe_review = true\n", encoding="utf-8")  # km-net
     assert run(cfg, "members", "add", "km-it", "fac@example.org", "--role", "facilitator") == 0
     assert run(cfg, "members", "add", "km-it", "boss@example.org", "--role", "sponsor") == 0
@@ -151,6 +154,12 @@ def test_check_says_which_roles_mail_waits_for(cfg: Path, capsys: pytest.Capture
     assert "no facilitator: held posts wait until they expire" in net
     assert "nobody receives the weekly summary" in net
     assert "scribe_review is on but nobody is a scribe: entries stay drafts" in net
+    # `run` says the same at start, where an operator watching the log sees it.
+    with caplog.at_level(logging.WARNING, logger="mailbot"):
+        assert run(cfg, "run", "--once") == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "km-net: no facilitator: held posts wait until they expire (mailbot check)" in warned
+    assert not any(w.startswith("km-it:") for w in warned)
 
 
 def test_config_error_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
