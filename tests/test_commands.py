@@ -317,3 +317,21 @@ def test_a_request_asked_politely_is_the_command(bot: Bot) -> None:
     bot.command("anan@example.net", "Could you tell me who runs the printer")
     [reply] = bot.outbox()
     assert "Not understood" in reply.text and "Could you tell me who runs the printer" in reply.text
+
+
+def test_a_thank_you_to_the_bot_is_not_answered(bot: Bot) -> None:
+    bot.member("anan@example.net", name="Anan Chang")
+    bot.outbox()
+    # Replies to the bot's own mail that only say thank you: answering "no command found" is noise.
+    # Signed with the member list's name, with a nickname it lacks, or not at all.
+    for body in ("ขอบคุณค่ะ\n\nอ้อย\n\n> บันทึกความรู้ #2", "Thanks a lot!\nAnan Chang", "ขอบคุณมากครับ"):
+        result = bot.command("anan@example.net", body, subject="Re: [KM-IT] Knowledge entry #2 filed")
+        assert result.reason == "a thank-you, no command: not answered"
+    assert bot.outbox() == []
+    # Anything more than thanks is still answered, with what was not understood.
+    bot.command("anan@example.net", "Thanks, but I never got the welcome mail")
+    [reply] = bot.outbox()
+    assert "Thanks, but I never got the welcome mail" in reply.text
+    # A request in words is not a thank-you (its answer waits out the once-an-hour limit above).
+    result = bot.command("anan@example.net", "Thanks\nplease remove me", subject="Re: hello")
+    assert result.reason.startswith("no command found")

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from mailbot.handlers.base import Context, Outcome, sender_names
-from mailbot.mail.signoff import without_sign_off
+from mailbot.mail.signoff import is_courtesy_only, without_sign_off
 from mailbot.moderation.policy import policy
 from mailbot.moderation.ratelimit import over_limit
 from mailbot.notices import send_mail, send_notice
@@ -88,6 +88,8 @@ def handle_command(ctx: Context) -> Outcome:
     # Every line already answered by a mail of its own (search results, a confirmation code): no summary.
     answered = len(report.own_replies) + report.mailed
     only_own = answered > 0 and len(report.done) == answered and not parsed.not_understood
+    if not parsed.commands and is_courtesy_only(ctx.msg.new_text, *sender_names(ctx)):
+        return Outcome("processed", "a thank-you, no command: not answered")  # a reply would only say "no command"
     if not parsed.commands:
         # Nothing we understood: answer once per period only (a chatty bot or a vacation reply
         # without Auto-Submitted would otherwise get an answer to every answer).

@@ -81,3 +81,37 @@ def without_sign_off(text: str, *names: str) -> str:
         body = "\n".join(kept).rstrip()
         return body if body.strip() else text
     return text
+
+
+# A thank-you as a whole line: "ขอบคุณมากค่ะ", "Thanks a lot!", "Thank you very much :)".
+_THANKS_LINE = re.compile(
+    r"^(?:ขอบคุณ|ขอบพระคุณ|thanks|thank you|many thanks|cheers|ok|okay|โอเค)"
+    r"(?:\s*(?:มาก|มากๆ|มาก ๆ|สุดๆ|very much|so much|a lot|again|นะ))?"
+    r"(?:\s*(?:ครับ|ค่ะ|คะ|ค่า|นะครับ|นะคะ|จ้า|จ้ะ|ครับผม))?[\s,.!:;)(^_-]*$",
+    re.IGNORECASE,
+)
+
+
+def _looks_like_a_name(word: str) -> bool:
+    """Thai letters, or one capitalised Latin word ("อ้อย", "Bob"): how a nickname signs."""
+    if all("\u0e00" <= c <= "\u0e7f" for c in word):
+        return True
+    return word.isalpha() and word.isascii() and word[0].isupper() and word[1:].islower()
+
+
+def is_courtesy_only(text: str, *names: str) -> bool:
+    """Whether `text` says only thank you (and who signs it): a reply to the bot that asks nothing."""
+    tokens = _name_tokens(names)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return False
+    # Under a thank-you, one short word is a signature even in a name the member list lacks
+    # ("ขอบคุณค่ะ / อ้อย" from "Suda Rakrian"); "please remove me" is a request, answered.
+    last = lines[-1].strip(_PUNCT)
+    if len(lines) >= 2 and 0 < len(last) <= 15 and " " not in last and _looks_like_a_name(last):
+        lines = lines[:-1]
+
+    def courteous(line: str) -> bool:
+        return bool(_THANKS_LINE.match(line) or _is_closing_line(line) or (tokens and _is_name_line(line, tokens)))
+
+    return all(courteous(line) for line in lines)
