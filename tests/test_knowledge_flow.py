@@ -230,6 +230,22 @@ def test_an_answer_that_overtook_its_question_is_named_and_trimmed_alike(db_url:
         assert (answer.author_name, answer.text) == (HELPER[1], "เปลี่ยนไปใช้คลื่น 5GHz ค่ะ")
 
 
+def test_a_me_too_is_not_an_answer_and_the_question_stays_unanswered(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q, _ = _ask(app)
+    _, r1 = _reply(app, OTHER, q, "ผมก็เป็นเหมือนกันครับ\n\nอนันต์")
+    _, r2 = _reply(app, HELPER, q, "Same here!")
+    assert "me too" in r1.reason and "me too" in r2.reason
+    with app.sessions() as s:
+        thread = s.scalars(select(Thread)).one()
+        assert (thread.status, thread.answer_count) == ("open", 0)  # still nudged, still "no answer yet"
+        assert s.scalars(select(Answer)).all() == []
+    assert len(_outbox(app, "list-copy")) == 3  # the group still hears it: the question matters to many
+    # A reply that says more is an answer, numbered 1.
+    _, r3 = _reply(app, HELPER, q, "ผมก็เป็นครับ แก้โดยลบงานค้างในคิวแล้วปิดเปิดเครื่อง")
+    assert "answer 1" in r3.reason
+
+
 def test_unauthorised_solved_is_refused_politely(db_url: str, tmp_path: Path) -> None:
     app = _app(db_url, tmp_path)
     q, _ = _ask(app)
@@ -248,7 +264,7 @@ def test_solved_in_quoted_text_does_nothing(sqlite_url: str, tmp_path: Path) -> 
     app = _app(sqlite_url, tmp_path)
     q, _ = _ask(app)
     a1, _ = _reply(app, HELPER, q, "ลองรีสตาร์ทครับ")
-    body = "ผมก็เป็นเหมือนกันครับ\n\nOn Mon, 16 Nov 2026 somchai wrote:\n> #solved\n> ok\n"
+    body = "ลองถอดสายแลนแล้วเสียบใหม่ครับ\n\nOn Mon, 16 Nov 2026 somchai wrote:\n> #solved\n> ok\n"
     _, r = _reply(app, OTHER, a1, body)
     assert "answer 2" in r.reason
     with app.sessions() as s:

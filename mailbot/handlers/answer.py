@@ -9,9 +9,8 @@ from mailbot.handlers.filed import announce_entry, tell_not_applied
 from mailbot.handlers.post import distribute, handle_post
 from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
+from mailbot.knowledge.metoo import is_me_too
 from mailbot.knowledge.models import Answer, Thread
-from mailbot.mail.greeting import without_greeting
-from mailbot.mail.signoff import without_sign_off
 from mailbot.moderation.roles import can
 from mailbot.notices import reply_to_sender
 from mailbot.render import excerpt
@@ -137,8 +136,12 @@ def handle_answer(ctx: Context) -> Outcome:
     control = parse_control(msg.new_text)
 
     if control is None:
-        note = "asker's follow-up"
-        if not _is_asker(ctx, thread):
+        text = threads.answer_text(msg.new_text, *sender_names(ctx))
+        if _is_asker(ctx, thread):
+            note = "asker's follow-up"
+        elif is_me_too(text):
+            note = "a 'me too', not an answer: the question stays unanswered"
+        else:
             answer = threads.add_answer(
                 ctx.session,
                 thread,
@@ -147,7 +150,7 @@ def handle_answer(ctx: Context) -> Outcome:
                 member_id=ctx.member.id if ctx.member else None,
                 author_email=msg.sender_email,
                 author_name=author_name(ctx),
-                text=without_greeting(without_sign_off(msg.new_text, *sender_names(ctx))),
+                text=text,
                 now=ctx.now,
             )
             note = f"answer {answer.number}"

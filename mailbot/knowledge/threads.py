@@ -17,6 +17,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.classify.facts import Facts
+from mailbot.knowledge.metoo import is_me_too
 from mailbot.knowledge.models import Answer, Thread, ThreadRef
 from mailbot.mail.compose import base_subject
 from mailbot.mail.greeting import without_greeting
@@ -333,6 +334,9 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
         m.thread_id = thread.id
         if m.from_email and m.from_email == thread.asker_email:
             continue  # the asker's own follow-ups are not answers
+        text = answer_text(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, ""))
+        if is_me_too(text):
+            continue  # the same problem, not an answer
         out.append(
             add_answer(
                 session,
@@ -342,13 +346,17 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
                 member_id=m.member_id,
                 author_email=m.from_email,
                 author_name=shown_name(registered.get(m.member_id or 0), m.from_name, m.from_email),
-                text=without_greeting(
-                    without_sign_off(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, ""))
-                ),
+                text=text,
                 now=now,
             )
         )
     return out
+
+
+def answer_text(new_text: str, *names: str) -> str:
+    """What a thread keeps of a reply: the new text without its greeting or the sign-off that
+    names the sender (`names`); the group's copy stays whole."""
+    return without_greeting(without_sign_off(new_text, *names))
 
 
 def thread_view(session: Session, thread: Thread, thread_tag: str) -> dict[str, Any]:
