@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,14 @@ def test_a_me_too_is_not_an_answer_and_the_question_stays_unanswered(db_url: str
         assert (thread.status, thread.answer_count) == ("open", 0)  # still nudged, still "no answer yet"
         assert s.scalars(select(Answer)).all() == []
     assert len(_outbox(app, "list-copy")) == 3  # the group still hears it: the question matters to many
+    # Two days on, the nudge tells the helpers how many others have the problem.
+    from mailbot.jobs.base import JobEnv
+    from mailbot.jobs.nudges import run_nudges
+
+    app.clock.set(app.clock.now() + timedelta(hours=49))
+    run_nudges(JobEnv.from_app(app), app.settings.communities[0], app.clock.now())
+    [nudge] = _outbox(app, "nudge")
+    assert "และมีสมาชิกอีก 2 คนบอกว่าเจอปัญหาเดียวกัน" in _body(nudge)
     # A reply that says more is an answer, numbered 1.
     _, r3 = _reply(app, HELPER, q, "ผมก็เป็นครับ แก้โดยลบงานค้างในคิวแล้วปิดเปิดเครื่อง")
     assert "answer 1" in r3.reason

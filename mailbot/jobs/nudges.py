@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.config import CommunitySettings
@@ -16,7 +16,7 @@ from mailbot.jobs.runs import Sent, run_keyed, run_monthly
 from mailbot.knowledge.models import Answer, Thread
 from mailbot.knowledge.topics import topic_label
 from mailbot.outbox import Recipient
-from mailbot.store.models import Community, Member
+from mailbot.store.models import Community, Member, Message
 from mailbot.store.queries import community_row
 
 NUDGE_JOB = "nudge-unanswered"
@@ -114,11 +114,28 @@ def _nudge(env: JobEnv, community: CommunitySettings, session: Session, row: Com
         env.renderer, community, "nudge-unanswered", to=[r.address for r in rcpts], extra_headers=headers,
         thread={"number": thread.number, "subject": thread.subject, "asker": thread.asker_name or thread.asker_email,
                 "topic": topic_label(str(env.settings.paths.resolved_rules_dir()), thread.topic, community.language),
-                "question": thread.question_text, "waiting_hours": waiting},
+                "question": thread.question_text, "waiting_hours": waiting,
+                "same_problem": _same_problem(session, thread)},
         expert_count=len(set(helpers) - {thread.asker_member_id}),
     )  # fmt: skip
     count = mailing.queue(session, community=community, row=row, kind="nudge", data=data, recipients=rcpts, now=now)
     return Sent(1, count, f"Q{number} after {waiting} h")
+
+
+def _same_problem(session: Session, thread: Thread) -> int:
+    """Members other than the asker who replied to a question nobody has answered: their replies
+    said only "me too" (knowledge.metoo), and how many have the problem tells helpers it matters."""
+    return int(
+        session.scalar(
+            select(func.count(distinct(Message.from_email))).where(
+                Message.thread_id == thread.id,
+                Message.kind == "answer",
+                Message.status == "processed",
+                Message.from_email != thread.asker_email,
+            )
+        )
+        or 0
+    )
 
 
 def run_reminder(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:
