@@ -348,3 +348,12 @@ def test_excerpt_properties(text: str, n: int) -> None:
         assert out.endswith("…") and flat.startswith(kept)
         # never strand a tone mark or vowel sign from its consonant
         assert not kept or unicodedata.category(flat[len(kept)]) not in ("Mn", "Mc")
+
+
+def test_english_search_results_name_an_entry_status_as_members_would(renderer: Renderer) -> None:
+    # "stale" and "published" are the database's words; a member reads "may be out of date".
+    ctx = sample("search-results")
+    ctx["results"] = [{**ctx["results"][0], "status": "stale"}, {**ctx["results"][1], "status": "published"}]
+    out = renderer.render("search-results", "en", **ctx)
+    assert "Status: may be out of date" in out.text and "Status: current" in out.text
+    assert "Status: stale" not in out.text and "Status: may be out of date" in out.html
