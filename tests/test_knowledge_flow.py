@@ -469,3 +469,25 @@ def test_topic_hashtag_overrides_keywords(sqlite_url: str, tmp_path: Path) -> No
     _ask(app, subject="ปริ้นไม่ออกเพราะไวรัสหรือเปล่า #virus", body="เครื่องพิมพ์ทำงานแปลก ๆ")
     with app.sessions() as s:
         assert s.scalars(select(Thread)).one().topic == "virus"
+
+
+def test_members_say_an_entry_worked_and_everyone_sees_it(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q, _ = _ask(app)
+    a1, _ = _reply(app, HELPER, q, "ลบงานค้างในคิวแล้วปิดเปิดเครื่องพิมพ์ค่ะ")
+    _reply(app, ASKER, a1, "#solved")
+
+    def command(who: tuple[str, ...], body: str) -> EmailMessage:
+        _ingest(app, member_mail(who[0], "Re: hello", body, name=who[1], to="km-it-request@example.org"))
+        return _outbox(app)[-1]
+
+    # "ใช้ได้ผล" (it worked) is a member's word, not a scribe's "ใช้ได้" (still right).
+    assert "บันทึกนี้ใช้ได้ผลกับสมาชิก 1 คนแล้ว" in _body(command(OTHER, "ความรู้ 1 ใช้ได้ผลครับ"))
+    assert "คุณเคยบอกไว้แล้ว บันทึกนี้ใช้ได้ผลกับสมาชิก 1 คนแล้ว" in _body(command(OTHER, "kb 1 ได้ผล"))  # once each
+    assert "ใช้ได้ผลกับสมาชิก 2 คนแล้ว" in _body(command(SCRIBE, "kb 1 worked"))
+    with app.sessions() as s:
+        assert s.scalars(select(KbEntry)).one().status == "published"  # feedback changes no status
+    entry = command(ASKER, "kb 1")
+    assert "ใช้ได้ผลกับสมาชิก 2 คน" in _body(entry) and "kb 1 ได้ผล" in _body(entry)  # and how to say so
+    results = command(ASKER, "ค้นหา เครื่องพิมพ์")
+    assert "ใช้ได้ผลกับ 2 คน" in _body(results)

@@ -74,8 +74,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("stats", ("สถิติ",), "your posts, answers and accepted answers", "สถิติการมีส่วนร่วมของคุณ", cmd_stats),
     Command("search", ("ค้นหา", "find"), "search <words>: search the knowledge base",
             "ค้นหา <คำ>: ค้นบันทึกความรู้", _lazy("mailbot.knowledge.commands", "cmd_search")),
-    Command("kb", ("ความรู้",), "kb <N>: knowledge entry N in full (scribes: kb <N> ok | stale)",
-            "kb <N>: บันทึกความรู้หมายเลข N ฉบับเต็ม (คุณลิขิต: kb <N> ok | stale)",
+    Command("kb", ("ความรู้",), "kb <N>: knowledge entry N in full; kb <N> worked: it worked for you "
+            "(scribes: kb <N> ok | stale)",
+            "kb <N>: บันทึกความรู้หมายเลข N ฉบับเต็ม; kb <N> ได้ผล: บอกว่าใช้ได้ผลกับคุณ (คุณลิขิต: kb <N> ok | stale)",
             _lazy("mailbot.knowledge.commands", "cmd_kb")),
     Command("tip", ("เกร็ด",), "today's KM tip", "เกร็ดความรู้ KM ประจำวัน", _lazy("mailbot.jobs.commands", "cmd_tip")),
     Command("approve", ("อนุมัติ",), "approve [code]: send a held post (facilitators)",

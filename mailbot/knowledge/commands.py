@@ -30,6 +30,7 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
         ctx.session, ctx.community_row.id, query, limit=SEARCH_LIMIT, entries_only=True, synonyms=synonyms_for(rules_dir)
     )
     results = []
+    worked = entries.worked_for(ctx.session, [h.ref_id for h in hits])  # entries_only: ref_id is the entry
     for h in hits:
         topic = topics.get(h.topic)
         results.append(
@@ -39,6 +40,7 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
                 "excerpt": h.excerpt,
                 "topic": topic.label(lang(ctx)) if topic else (h.topic or "-"),
                 "status": h.status,
+                "worked_for": worked.get(h.ref_id, 0),
             }
         )
     summary = f"ค้นหา “{query}”: พบ {len(results)} รายการ" if th else f"search {query!r}: {len(results)} entries"
@@ -51,6 +53,9 @@ _REVIEW_WORDS = {
     "stale": "stale", "outdated": "stale", "ล้าสมัย": "stale", "เก่า": "stale",
 }  # fmt: skip
 _REVIEW_BY_LENGTH = sorted(_REVIEW_WORDS.items(), key=lambda kv: -len(kv[0]))
+# `kb 12 ได้ผล` / `kb 12 worked`: any member's word that the entry worked for them. Tried before the
+# review words: "ใช้ได้ผล" (it worked) begins with "ใช้ได้" (still right, a scribe's call).
+_WORKED_WORDS = ("ใช้ได้ผล", "ได้ผล", "ช่วยได้", "worked", "works", "helped", "useful")
 
 
 def cmd_kb(ctx: Context, args: str) -> CommandResult:
@@ -64,6 +69,8 @@ def cmd_kb(ctx: Context, args: str) -> CommandResult:
     # A draft waiting for review is shown only to those who review entries.
     if entry is None or (entry.status == "draft" and not can(ctx.member.role if ctx.member else None, "edit-knowledge")):
         return CommandResult("error", f"ไม่พบบันทึกความรู้หมายเลข {number}" if th else f"no knowledge entry {number}")
+    if word and any(word.startswith(w) for w in _WORKED_WORDS):
+        return _worked(ctx, entry, th)
     # A review word may carry a polite particle in Thai ("ใช้ได้ครับ"): its beginning decides.
     status = next((s for w, s in _REVIEW_BY_LENGTH if word.startswith(w)), None) if word else None
     if status is not None:
@@ -73,6 +80,20 @@ def cmd_kb(ctx: Context, args: str) -> CommandResult:
     view = entries.entry_view(entry, topics, lang(ctx), entries.thread_number_of(ctx.session, entry))
     sent = f"ส่งบันทึกความรู้ {number} ให้แล้ว" if th else f"kb {number} sent"
     return CommandResult("done", sent, reply_template="kb-entry", reply_context={"entry": view})
+
+
+def _worked(ctx: Context, entry: KbEntry, th: bool) -> CommandResult:
+    """A member says the entry worked for them: counted once per member, shown on the entry."""
+    n = entry.number
+    if ctx.member is None:
+        return CommandResult("refused", "เฉพาะสมาชิกเท่านั้น" if th else "only members can say an entry worked for them")
+    new = entries.record_worked(ctx.session, entry, ctx.member.id, ctx.clock.now())
+    count = entries.worked_for(ctx.session, [entry.id]).get(entry.id, 0)
+    if th:
+        said = "ขอบคุณที่บอกเรา" if new else "คุณเคยบอกไว้แล้ว"
+        return CommandResult("done", f"kb {n}: {said} บันทึกนี้ใช้ได้ผลกับสมาชิก {count} คนแล้ว")
+    said = "thank you for telling us" if new else "you had told us before"
+    return CommandResult("done", f"kb {n}: {said}; it has worked for {count} {'member' if count == 1 else 'members'}")
 
 
 def _review(ctx: Context, entry: KbEntry, status: str, th: bool) -> CommandResult:

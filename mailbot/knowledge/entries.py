@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from mailbot.knowledge.models import Answer, KbEntry, Thread
+from mailbot.knowledge.models import Answer, KbEntry, KbFeedback, Thread
 from mailbot.knowledge.search import index_entry, unindex
 from mailbot.knowledge.topics import Topics
 
@@ -104,9 +104,34 @@ def edit_entry(
     return entry
 
 
+def worked_for(session: Session, entry_ids: Sequence[int]) -> dict[int, int]:
+    """Entry id -> how many members said it worked for them (`kb 12 ได้ผล`); absent when none."""
+    if not entry_ids:
+        return {}
+    rows = session.execute(
+        select(KbFeedback.entry_id, func.count(KbFeedback.id))
+        .where(KbFeedback.entry_id.in_(list(entry_ids)))
+        .group_by(KbFeedback.entry_id)
+    )
+    return {int(entry_id): int(n) for entry_id, n in rows}
+
+
+def record_worked(session: Session, entry: KbEntry, member_id: int, now: datetime) -> bool:
+    """The member's word that `entry` worked for them, once; False when they had said so before."""
+    seen = session.scalar(
+        select(KbFeedback.id).where(KbFeedback.entry_id == entry.id, KbFeedback.member_id == member_id)
+    )
+    if seen is not None:
+        return False
+    session.add(KbFeedback(entry_id=entry.id, member_id=member_id, created_at=now))
+    session.flush()
+    return True
+
+
 def entry_view(entry: KbEntry, topics: Topics, lang: str, thread_number: int | None = None) -> dict[str, Any]:
     """What templates (kb-entry) and `mailbot kb show` get."""
     topic = topics.get(entry.topic)
+    session = object_session(entry)
     return {
         "number": entry.number,
         "title": entry.title,
@@ -120,6 +145,7 @@ def entry_view(entry: KbEntry, topics: Topics, lang: str, thread_number: int | N
         "thread_number": thread_number,
         "created_at": entry.created_at,
         "updated_at": entry.updated_at if entry.updated_at != entry.created_at else None,
+        "worked_for": worked_for(session, [entry.id]).get(entry.id, 0) if session is not None and entry.id else 0,
     }
 
 

@@ -105,6 +105,19 @@ class KbEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class KbFeedback(Base):
+    """A member's word that an entry worked for them (`kb 12 ได้ผล`): once per member and entry,
+    counted on the entry ("worked for 3 members") so contributors see their knowledge used."""
+
+    __tablename__ = "kb_feedback"
+    __table_args__ = (UniqueConstraint("entry_id", "member_id", name="uq_kb_feedback_entry_member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("kb_entries.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class KbDoc(Base):
     """One searchable document (an entry or an unsolved thread) as segmented text.
 
