@@ -28,7 +28,7 @@ from mailbot.config import CommunitySettings, DatabaseSettings, PathSettings, Se
 from mailbot.jobs import catch_up, tips
 from mailbot.jobs.base import JobEnv
 from mailbot.jobs.models import JobRun, Tip, TipSend
-from mailbot.knowledge.models import Answer, KbEntry, Thread
+from mailbot.knowledge.models import Answer, KbEntry, KbFeedback, Thread
 from mailbot.mail.smtp import Sender
 from mailbot.store.db import transaction
 from mailbot.store.models import Member, Message, Outbox, OutboxRecipient
@@ -138,9 +138,14 @@ def seed_week(session: Session, cid: int, people: dict[str, Member], monday: dat
             t.answer_count, t.status = 1, "answered"
             if i == 0:
                 t.status, t.accepted_answer_id, t.solved_at = "solved", a.id, asked + timedelta(hours=3)
-                session.add(KbEntry(community_id=cid, number=entry_number, thread_id=t.id, title=subject,
-                                    question="ปริ้นไม่ออกครับ", answer=a.text, topic="printer", status="published",
-                                    created_at=t.solved_at, updated_at=t.solved_at))  # fmt: skip
+                entry = KbEntry(community_id=cid, number=entry_number, thread_id=t.id, title=subject,
+                                question="ปริ้นไม่ออกครับ", answer=a.text, topic="printer", status="published",
+                                created_at=t.solved_at, updated_at=t.solved_at)  # fmt: skip
+                session.add(entry)
+                session.flush()
+                # Two members try it on Thursday and say it worked (kb N ได้ผล).
+                for who in ("m2", "m3"):
+                    session.add(KbFeedback(entry_id=entry.id, member_id=m[who].id, created_at=asked + timedelta(days=2)))
         number += 1
     return number
 
@@ -217,6 +222,7 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
     assert [r for _m, r in summaries] == [["boss@example.org"]] * 5
     texts = [text_of(m) for m, _ in summaries]
     assert "สัปดาห์ 2026-W44" in texts[0] and "คำถามใหม่:                0" in texts[0]
+    assert '(สัปดาห์นี้ยังไม่มี สมาชิกบอกได้ด้วยคำสั่ง "kb <หมายเลข> ได้ผล")' in texts[0]
     for k, text in enumerate(texts[1:]):
         assert f"สัปดาห์ 2026-W{45 + k}" in text
         assert f"คำถามใหม่:                {k + 1}" in text
@@ -227,6 +233,8 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
         assert "ส่วนเครือข่าย: 2 / 3" in text
         assert f"ส่วนบริการ: {1 if k else 0} / 5" in text
         assert f"1. สมชาย (ส่วนเครือข่าย) — {k + 1} ข้อความ" in text
+        # Knowledge put to use: the week's solved entry, tried by two members.
+        assert re.search(rf"ความรู้ที่ถูกนำไปใช้ \(สมาชิกบอกว่าได้ผล\)\r?\n  \[{k + 1}\] คำถามที่ \d+: เครื่องพิมพ์ไม่ทำงาน — 2 คน\r?\n", text)
     last = texts[-1]
     assert "· printer" not in last and "· เครื่องพิมพ์" in last  # new entries: the topic's label
     assert "2026-W48: 4 / 2 / 3" in last and "2026-W45: 1 / 1 / 2" in last  # trend rows

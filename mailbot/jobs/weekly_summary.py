@@ -20,7 +20,7 @@ from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.chart import trend_chart_png
 from mailbot.jobs.periods import Period
 from mailbot.jobs.runs import Sent, run_keyed
-from mailbot.knowledge.models import Answer, KbEntry, Thread
+from mailbot.knowledge.models import Answer, KbEntry, KbFeedback, Thread
 from mailbot.knowledge.topics import topic_label
 from mailbot.render import Rendered, community_context
 from mailbot.store.models import Community, Member, Message
@@ -29,6 +29,7 @@ from mailbot.store.queries import posts_between
 JOB = "weekly-summary"
 CHART_CID = "trend-chart"
 TOP_CONTRIBUTORS = 5
+TOP_WORKED = 5
 ATTENTION_ITEMS = 10
 UNANSWERED_LOOKBACK = timedelta(days=30)  # older unanswered questions are history, not attention
 SERIES = {
@@ -53,6 +54,7 @@ class Figures:
     median_first_answer_hours: float | None = None
     threads: list[dict[str, Any]] = field(default_factory=list)
     entries: list[dict[str, Any]] = field(default_factory=list)
+    worked: list[dict[str, Any]] = field(default_factory=list)  # entries members said worked this week
     top_contributors: list[dict[str, Any]] = field(default_factory=list)
     sections: list[dict[str, Any]] = field(default_factory=list)
     posters: int = 0
@@ -134,6 +136,22 @@ def _entries(session: Session, cid: int, p: Period, fig: Figures) -> None:
             select(KbEntry.number, KbEntry.title, KbEntry.topic, KbEntry.status)
             .where(KbEntry.community_id == cid, KbEntry.created_at >= p.start, KbEntry.created_at < p.end)
             .order_by(KbEntry.number)
+        )
+    ]
+
+
+def _worked(session: Session, cid: int, p: Period, fig: Figures) -> None:
+    """Knowledge put to use: the entries members said worked for them this week (`kb 12 ได้ผล`)."""
+    times = func.count(KbFeedback.id)
+    fig.worked = [
+        {"number": n, "title": t, "members": c}
+        for n, t, c in session.execute(
+            select(KbEntry.number, KbEntry.title, times)
+            .join(KbFeedback, KbFeedback.entry_id == KbEntry.id)
+            .where(KbEntry.community_id == cid, KbFeedback.created_at >= p.start, KbFeedback.created_at < p.end)
+            .group_by(KbEntry.id, KbEntry.number, KbEntry.title)
+            .order_by(times.desc(), KbEntry.number)
+            .limit(TOP_WORKED)
         )
     ]
 
@@ -251,6 +269,7 @@ def figures(session: Session, community: CommunitySettings, row: Community, peri
     fig = Figures(period)
     _threads(session, row.id, period, fig)
     _entries(session, row.id, period, fig)
+    _worked(session, row.id, period, fig)
     _posting(session, row.id, period, fig)
     _trend(session, row.id, period, int(policy.setting(community, "summary_trend_weeks")), fig)
     _attention(session, community, row.id, period, fig)
