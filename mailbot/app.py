@@ -6,7 +6,7 @@ import functools
 import logging
 import smtplib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,17 +334,22 @@ def _roles_advice(community: CommunitySettings, counts: dict[str, int]) -> tuple
     """('12 members: 2 facilitators, 1 scribe, 1 sponsor', what waits for a missing role); no
     gaps are named while the community has no members at all (a new install)."""
     from mailbot.jobs import policy
+    from mailbot.moderation.roles import roles_with
+
+    def held_by(roles: Sequence[str]) -> int:
+        return sum(counts.get(r, 0) for r in roles)
 
     total = sum(counts.values())
     if not total:
         return "", []
     parts = [f"{counts.get(r, 0)} {r}{'' if counts.get(r, 0) == 1 else 's'}" for r in ("facilitator", "scribe", "sponsor")]
     gaps = []
-    if not counts.get("facilitator", 0) + counts.get("admin", 0):
+    # Who may do what is the permission table's (moderation.roles), as the jobs that mail them ask.
+    if not held_by(roles_with("approve-held")):
         gaps.append("no facilitator: held posts wait until they expire")
     summary_roles = tuple(policy.setting(community, "summary_roles"))
-    if not any(counts.get(r, 0) for r in summary_roles):
+    if not held_by(summary_roles):
         gaps.append(f"nobody receives the weekly summary (summary_roles: {', '.join(summary_roles)})")
-    if community.scribe_review and not counts.get("scribe", 0) + counts.get("admin", 0):
+    if community.scribe_review and not held_by(roles_with("publish-knowledge")):
         gaps.append("scribe_review is on but nobody is a scribe: entries stay drafts")
     return f"{total} members: {', '.join(parts)}", gaps

@@ -66,6 +66,19 @@ def _reply(app: Any, who: tuple[str, ...], parent: str, body: str, subject: str 
     return email.message_from_bytes(raw)["Message-ID"], _ingest(app, raw)
 
 
+def _command(app: Any, who: tuple[str, ...], body: str, kind: str | None = None) -> EmailMessage:
+    """Mail `body` to the request address as `who`; the last mail queued (of `kind`) in return."""
+    _ingest(app, member_mail(who[0], "Re: hello", body, name=who[1], to="km-it-request@example.org"))
+    return _outbox(app, kind)[-1]
+
+
+def _still_answered_and_unfiled(app: Any) -> None:
+    """The thread keeps its answers unaccepted and no entry was filed from it."""
+    with app.sessions() as s:
+        assert s.scalars(select(Thread)).one().status == "answered"
+        assert s.scalars(select(KbEntry)).all() == []
+
+
 def test_question_gets_a_number_and_tagged_subject(db_url: str, tmp_path: Path) -> None:
     app = _app(db_url, tmp_path)
     _, result = _ask(app)
@@ -264,9 +277,7 @@ def test_unauthorised_solved_is_refused_politely(db_url: str, tmp_path: Path) ->
     refusals = _outbox(app, "accept-refused")
     assert len(refusals) == 1 and refusals[0]["To"] == OTHER[0]
     assert "#Q1" in refusals[0]["Subject"] and "สมชาย ใจดี" in _body(refusals[0])
-    with app.sessions() as s:
-        assert s.scalars(select(Thread)).one().status == "answered"
-        assert s.scalars(select(KbEntry)).all() == []
+    _still_answered_and_unfiled(app)
 
 
 def test_solved_in_quoted_text_does_nothing(sqlite_url: str, tmp_path: Path) -> None:
@@ -374,9 +385,7 @@ def test_accept_of_an_answer_that_does_not_exist_lists_the_answers(db_url: str, 
     assert "Your mail still reached the group" in text
     html = _html(told[0])
     assert "mailto:km-it@example.org?subject=Re%3A%20%5BKM-IT%20%23Q1%5D" in html and "body=%23accept%202" in html
-    with app.sessions() as s:
-        assert s.scalars(select(Thread)).one().status == "answered"
-        assert s.scalars(select(KbEntry)).all() == []
+    _still_answered_and_unfiled(app)
 
 
 def test_kb_on_an_unanswered_thread_and_kb_edit_before_any_entry_are_answered(sqlite_url: str, tmp_path: Path) -> None:
@@ -406,8 +415,7 @@ def test_a_draft_goes_to_the_scribes_who_publish_it_with_kb_ok(db_url: str, tmp_
     assert str(review[0]["From"]).endswith("<km-it-request@example.org>")  # a reply is a command
 
     def command(who: tuple[str, ...], body: str) -> str:
-        _ingest(app, member_mail(who[0], "Re: review", body, name=who[1], to="km-it-request@example.org"))
-        return _body(_outbox(app, "command-reply")[-1])
+        return _body(_command(app, who, body, "command-reply"))
 
     assert "ไม่พบบันทึกความรู้หมายเลข 1" in command(OTHER, "kb 1")  # members do not see drafts
     assert "เฉพาะคุณลิขิตเท่านั้นที่เผยแพร่ได้" in command(FACILITATOR, "kb 1 ok")
@@ -478,8 +486,7 @@ def test_members_say_an_entry_worked_and_everyone_sees_it(db_url: str, tmp_path:
     _reply(app, ASKER, a1, "#solved")
 
     def command(who: tuple[str, ...], body: str) -> EmailMessage:
-        _ingest(app, member_mail(who[0], "Re: hello", body, name=who[1], to="km-it-request@example.org"))
-        return _outbox(app)[-1]
+        return _command(app, who, body)
 
     # "ใช้ได้ผล" (it worked) is a member's word, not a scribe's "ใช้ได้" (still right).
     assert "บันทึกนี้ใช้ได้ผลกับสมาชิก 1 คนแล้ว" in _body(command(OTHER, "ความรู้ 1 ใช้ได้ผลครับ"))

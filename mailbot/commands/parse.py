@@ -22,6 +22,8 @@ MAX_BODY_CHARS = 4000  # body text handed to commands that read it (profile)
 # ("tip Always say please" keeps its title).
 _PARTICLES = frozenset({"ครับ", "ค่ะ", "คะ", "ค่า", "นะครับ", "นะคะ", "จ้า", "จ้ะ", "ครับผม"})
 _COURTESY = frozenset({"please", "pls", "thanks", "thank you", "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ"})
+# Thai asks "for me, a little" after the words: "ค้นหา wifi ให้หน่อยครับ" searches for "wifi".
+_THAI_ASKING = frozenset({"ให้หน่อย", "หน่อย", "ให้ด้วย", "ด้วย", "ให้ที", "ที"})
 
 
 # Written onto the last word ("wifiครับ", "หลุดให้หน่อยค่ะ"): endings no Thai word of a query has
@@ -73,8 +75,6 @@ _POLITE_LEAD = re.compile(
     r"(?:รบกวน|ช่วย|ขอ|อยาก)(?:ช่วย|ขอ|จะ)?\s*)",
     re.IGNORECASE,
 )
-# Thai asks "for me, a little" after the words: "ค้นหา wifi ให้หน่อยครับ" searches for "wifi".
-_THAI_ASKING = frozenset({"ให้หน่อย", "หน่อย", "ให้ด้วย", "ด้วย", "ให้ที", "ที"})
 
 
 def split_word(line: str, is_command: Callable[[str], bool], prefixes: tuple[str, ...]) -> tuple[str, str] | None:

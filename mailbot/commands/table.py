@@ -16,6 +16,7 @@ from mailbot.commands.moderate import cmd_approve, cmd_discard, cmd_reject
 from mailbot.commands.people import cmd_profile, cmd_stats, cmd_who
 from mailbot.commands.util import lang
 from mailbot.handlers.base import Context
+from mailbot.moderation.roles import can
 
 
 def _lazy(module: str, attr: str) -> CommandFn:
@@ -37,8 +38,6 @@ def cmd_help(ctx: Context, args: str) -> CommandResult:
         for c in COMMANDS
         if not c.permission or c.permission in ("use-commands",) or _may(ctx, c)
     ]
-    from mailbot.moderation.roles import can
-
     # How to take part in the group itself (ask, answer, accept, share), with what this role may add.
     role = ctx.member.role if ctx.member else None
     context = {"commands": rows, "can_file": can(role, "edit-knowledge"), "can_accept_any": can(role, "accept-on-behalf")}
@@ -47,8 +46,6 @@ def cmd_help(ctx: Context, args: str) -> CommandResult:
 
 
 def _may(ctx: Context, c: Command) -> bool:
-    from mailbot.moderation.roles import can
-
     return can(ctx.member.role if ctx.member else None, c.permission)
 
 

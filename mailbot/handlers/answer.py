@@ -11,6 +11,7 @@ from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
 from mailbot.knowledge.metoo import is_me_too
 from mailbot.knowledge.models import Answer, Thread
+from mailbot.mail.signoff import without_framing
 from mailbot.moderation.roles import can
 from mailbot.notices import reply_to_sender
 from mailbot.render import excerpt
@@ -117,7 +118,7 @@ def _kb_edit(ctx: Context, thread: Thread, control: Control) -> str:
     from mailbot.knowledge.topics import topics_for
 
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
-    view = entries.entry_view(entry, topics, ctx.community.language, thread.number)
+    view = entries.entry_view_in(ctx.session, entry, topics, ctx.community.language, thread.number)
     reply_to_sender(ctx, "kb-entry", "kb-entry", entry=view)
     return f"entry {entry.number} corrected ({', '.join(sorted(fields)) or 'status'})"
 
@@ -136,7 +137,7 @@ def handle_answer(ctx: Context) -> Outcome:
     control = parse_control(msg.new_text)
 
     if control is None:
-        text = threads.answer_text(msg.new_text, *sender_names(ctx))
+        text = without_framing(msg.new_text, *sender_names(ctx))
         if _is_asker(ctx, thread):
             note = "asker's follow-up"
         elif is_me_too(text):

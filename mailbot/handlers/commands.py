@@ -72,6 +72,8 @@ def handle_command(ctx: Context) -> Outcome:
         max_lines=max(pol.command_lines, 1), no_space_prefixes=THAI_PREFIXES,
         canonical=lambda w: c.name if (c := lookup(w)) else w,
     )
+    if not parsed.commands and is_courtesy_only(ctx.msg.new_text, *sender_names(ctx)):
+        return Outcome("processed", "a thank-you, no command: not answered")  # a reply would only say "no command"
     report = run_lines(ctx, list(parsed.commands))
     common: dict[str, Any] = dict(in_reply_to=ctx.msg.message_id, references=ctx.msg.references, source_message_id=ctx.record.id)
     for result in report.own_replies:
@@ -88,8 +90,6 @@ def handle_command(ctx: Context) -> Outcome:
     # Every line already answered by a mail of its own (search results, a confirmation code): no summary.
     answered = len(report.own_replies) + report.mailed
     only_own = answered > 0 and len(report.done) == answered and not parsed.not_understood
-    if not parsed.commands and is_courtesy_only(ctx.msg.new_text, *sender_names(ctx)):
-        return Outcome("processed", "a thank-you, no command: not answered")  # a reply would only say "no command"
     if not parsed.commands:
         # Nothing we understood: answer once per period only (a chatty bot or a vacation reply
         # without Auto-Submitted would otherwise get an answer to every answer).

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mailbot.handlers.base import Context, author_name
+from mailbot.jobs import mailing
 from mailbot.knowledge import entries
 from mailbot.knowledge.models import Answer, KbEntry, Thread
 from mailbot.knowledge.threads import tag_for
@@ -23,9 +24,10 @@ def announce_entry(ctx: Context, thread: Thread, entry: KbEntry, answer: Answer 
     """Queue the thank-you/receipt (and, for a draft, the scribes' review request); `how` is
     "accepted" or "kb". Returns a note for the outcome."""
     assert ctx.community is not None and ctx.community_row is not None
-    view = entries.entry_view(
-        entry, topics_for(str(ctx.settings.paths.resolved_rules_dir())), ctx.community.language, thread.number
-    )
+    view = entries.entry_view_in(
+        ctx.session, entry, topics_for(str(ctx.settings.paths.resolved_rules_dir())), ctx.community.language,
+        thread.number,
+    )  # fmt: skip
     filer = ctx.msg.sender_email
     to = [filer]
     answerer, filer_answered = "", False
@@ -98,14 +100,7 @@ def _takes_mail(ctx: Context, address: str) -> bool:
 
 
 def _reviewers(ctx: Context, *, exclude: str) -> list[str]:
+    """Active members who may publish a draft (the permission table's publish-knowledge)."""
     assert ctx.community_row is not None
-    found = ctx.session.scalars(
-        select(Member.email)
-        .where(
-            Member.community_id == ctx.community_row.id,
-            Member.status == "active",
-            Member.role.in_(roles_with("publish-knowledge")),
-        )
-        .order_by(Member.id)
-    )
-    return [a for a in found if a != exclude.lower()]
+    found = mailing.members(ctx.session, ctx.community_row.id, roles=roles_with("publish-knowledge"))
+    return [r.address for r in found if r.address != exclude.lower()]

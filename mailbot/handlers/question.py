@@ -7,8 +7,7 @@ from mailbot.handlers.post import distribute
 from mailbot.knowledge import search, threads
 from mailbot.knowledge.synonyms import synonyms_for
 from mailbot.knowledge.topics import topics_for
-from mailbot.mail.greeting import without_greeting
-from mailbot.mail.signoff import without_sign_off
+from mailbot.mail.signoff import without_framing
 from mailbot.notices import send_mail
 
 RELATED_LIMIT = 3
@@ -46,7 +45,7 @@ def handle_question(ctx: Context) -> Outcome:
         ctx.session,
         community_id=row.id,
         subject=title,
-        question_text=without_greeting(without_sign_off(msg.new_text, *sender_names(ctx))),
+        question_text=without_framing(msg.new_text, *sender_names(ctx)),
         message_pk=ctx.record.id,
         message_id=msg.message_id,
         asker_member_id=ctx.member.id if ctx.member else None,

@@ -13,8 +13,7 @@ from mailbot.jobs import tips
 from mailbot.jobs.daily_tip import tip_context
 from mailbot.jobs.models import Tip, TipSend
 from mailbot.knowledge.topics import topic_label
-from mailbot.mail.greeting import without_greeting
-from mailbot.mail.signoff import without_sign_off
+from mailbot.mail.signoff import without_framing
 from mailbot.notices import send_mail
 from mailbot.store.models import Member
 
@@ -117,7 +116,7 @@ def cmd_tip(ctx: Context, args: str) -> CommandResult:
     tag = re.search(r"(?:^|\s)#([\w-]+)\s*$", title)
     if tag:
         topic, title = tag.group(1).lower(), title[: tag.start()].strip()
-    body = without_greeting(without_sign_off(body, *sender_names(ctx)))  # to everyone: no "Hi all," / "ขอบคุณค่ะ / สุดา"
+    body = without_framing(body, *sender_names(ctx))  # to everyone: no "Hi all," / "ขอบคุณค่ะ / สุดา"
     if not body:
         body, title = title, title[:80]
     draft = tips.TipDraft(tips.new_key(ctx.session, row.id, "mail"), title.strip()[:300], topic,

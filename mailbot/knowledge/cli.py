@@ -58,7 +58,7 @@ def cmd_kb(settings: Any, args: argparse.Namespace) -> int:
             entry = entries.entry_by_number(session, row.id, args.number)
             if entry is None:
                 raise CliError(f"{args.community} has no knowledge entry {args.number}")
-            emit_one(entries.entry_view(entry, topics, lang, entries.thread_number_of(session, entry)), args.format)
+            emit_one(entries.entry_view_in(session, entry, topics, lang), args.format)
         elif args.action == "search":
             query = " ".join(args.words)
             from mailbot.knowledge.synonyms import synonyms_for
@@ -118,9 +118,10 @@ def _export(session: Any, row: Any, out: Path, topics: Any, lang: str) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     items = entries.list_entries(session, row.id)
+    worked = entries.worked_for(session, [e.id for e in items])  # one query for them all
     dump = []
     for e in tqdm(items, unit="entry", desc="exporting", disable=not sys.stderr.isatty()):
-        view = entries.entry_view(e, topics, lang, entries.thread_number_of(session, e))
+        view = entries.entry_view(e, topics, lang, entries.thread_number_of(session, e), worked.get(e.id, 0))
         dump.append(view)
         lines = [f"# {e.number}. {e.title}", "", f"- topic: {view['topic']}", f"- status: {e.status}"]
         if view["thread_number"]:

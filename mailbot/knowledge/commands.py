@@ -77,7 +77,7 @@ def cmd_kb(ctx: Context, args: str) -> CommandResult:
         return _review(ctx, entry, status, th)
     # Any other word after the number ("kb 12 ครับ", a polite particle) still just asks to read it.
     topics = topics_for(str(ctx.settings.paths.resolved_rules_dir()))
-    view = entries.entry_view(entry, topics, lang(ctx), entries.thread_number_of(ctx.session, entry))
+    view = entries.entry_view_in(ctx.session, entry, topics, lang(ctx))
     sent = f"ส่งบันทึกความรู้ {number} ให้แล้ว" if th else f"kb {number} sent"
     return CommandResult("done", sent, reply_template="kb-entry", reply_context={"entry": view})
 

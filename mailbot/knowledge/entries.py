@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from mailbot.knowledge.models import Answer, KbEntry, KbFeedback, Thread
 from mailbot.knowledge.search import index_entry, unindex
@@ -128,10 +128,11 @@ def record_worked(session: Session, entry: KbEntry, member_id: int, now: datetim
     return True
 
 
-def entry_view(entry: KbEntry, topics: Topics, lang: str, thread_number: int | None = None) -> dict[str, Any]:
-    """What templates (kb-entry) and `mailbot kb show` get."""
+def entry_view(
+    entry: KbEntry, topics: Topics, lang: str, thread_number: int | None = None, worked: int = 0
+) -> dict[str, Any]:
+    """What templates (kb-entry) and `mailbot kb show` get; `worked`: members it worked for."""
     topic = topics.get(entry.topic)
-    session = object_session(entry)
     return {
         "number": entry.number,
         "title": entry.title,
@@ -145,8 +146,18 @@ def entry_view(entry: KbEntry, topics: Topics, lang: str, thread_number: int | N
         "thread_number": thread_number,
         "created_at": entry.created_at,
         "updated_at": entry.updated_at if entry.updated_at != entry.created_at else None,
-        "worked_for": worked_for(session, [entry.id]).get(entry.id, 0) if session is not None and entry.id else 0,
+        "worked_for": worked,
     }
+
+
+def entry_view_in(
+    session: Session, entry: KbEntry, topics: Topics, lang: str, thread_number: int | None = None
+) -> dict[str, Any]:
+    """entry_view with what the database knows besides the entry: its thread's number (unless
+    given) and how many members it worked for."""
+    if thread_number is None:
+        thread_number = thread_number_of(session, entry)
+    return entry_view(entry, topics, lang, thread_number, worked_for(session, [entry.id]).get(entry.id, 0))
 
 
 def thread_number_of(session: Session, entry: KbEntry) -> int | None:

@@ -20,9 +20,8 @@ from mailbot.classify.facts import Facts
 from mailbot.knowledge.metoo import is_me_too
 from mailbot.knowledge.models import Answer, Thread, ThreadRef
 from mailbot.mail.compose import base_subject
-from mailbot.mail.greeting import without_greeting
 from mailbot.mail.parse import ParsedMessage
-from mailbot.mail.signoff import without_sign_off
+from mailbot.mail.signoff import without_framing
 from mailbot.members import shown_name
 from mailbot.store import direct
 from mailbot.store.models import Community, Member, Message
@@ -334,7 +333,7 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
         m.thread_id = thread.id
         if m.from_email and m.from_email == thread.asker_email:
             continue  # the asker's own follow-ups are not answers
-        text = answer_text(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, ""))
+        text = without_framing(m.body_text or "", m.from_name or "", registered.get(m.member_id or 0, ""))
         if is_me_too(text):
             continue  # the same problem, not an answer
         out.append(
@@ -351,12 +350,6 @@ def adopt_descendants(session: Session, thread: Thread, message_id: str | None, 
             )
         )
     return out
-
-
-def answer_text(new_text: str, *names: str) -> str:
-    """What a thread keeps of a reply: the new text without its greeting or the sign-off that
-    names the sender (`names`); the group's copy stays whole."""
-    return without_greeting(without_sign_off(new_text, *names))
 
 
 def thread_view(session: Session, thread: Thread, thread_tag: str) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 
 Threads and knowledge entries keep what was said, not who signed it: the author is stored beside
 the text. Only the last lines go, only when they name the sender, and never all of the text.
+Also: `without_framing` (greeting and sign-off off), `is_courtesy_only` (a mail that only thanks).
 """
 
 from __future__ import annotations
 
 import re
+
+from mailbot.mail.greeting import without_greeting
 
 # Closings written above (or before) the name; a polite particle may follow the Thai ones.
 _CLOSING = re.compile(
@@ -81,6 +84,12 @@ def without_sign_off(text: str, *names: str) -> str:
         body = "\n".join(kept).rstrip()
         return body if body.strip() else text
     return text
+
+
+def without_framing(text: str, *names: str) -> str:
+    """What a thread, an entry or a tip keeps of a member's mail: the text without its opening
+    greeting ("Hi all,") or the sign-off that names the sender (`names`); the group's copy stays whole."""
+    return without_greeting(without_sign_off(text, *names))
 
 
 # A thank-you as a whole line: "ขอบคุณมากค่ะ", "Thanks a lot!", "Thank you very much :)".
