@@ -160,6 +160,9 @@ class CommunitySettings:
     weekly_digest_day: str = "mon"
     nudge_hours: int = 48  # 0 turns unanswered-question nudges off
     nudge_experts: int = 3  # members who answered most in the topic, besides facilitators
+    # The asker of an answered, unsolved question is asked once, this many days after the last
+    # answer (or at once when they thank the group), whether an answer solved it; 0 = off.
+    accept_offer_days: int = 3
     silent_reminder_days: int = 0  # 0 = off
     silent_attention_days: int = 60  # "members silent for long" in the weekly summary
     reminder_day: int = 1  # monthly mail (silent reminder, knowledge review) goes out on this day

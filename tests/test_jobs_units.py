@@ -203,7 +203,7 @@ def test_cron_triggers_fire_in_the_community_timezone(tmp_path: Path, sqlite_url
     try:
         jobs = {j.id: j for j in scheduler.get_jobs()}  # type: ignore[attr-defined]
         assert set(jobs) == {"daily-tip:km-it", "weekly-summary:km-it", "daily-digest:km-it",
-                             "weekly-digest:km-it", "nudge-unanswered:km-it",
+                             "weekly-digest:km-it", "nudge-unanswered:km-it", "accept-offer:km-it",
                              "kb-review:km-it"}  # reminder: off by default; knowledge review: on
         tip = jobs["daily-tip:km-it"].trigger.get_next_fire_time(None, local(2026, 11, 2, 9, 0))
         assert tip == local(2026, 11, 3, 7, 15) and tip.utcoffset() == timedelta(hours=7)

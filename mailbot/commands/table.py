@@ -75,6 +75,10 @@ COMMANDS: tuple[Command, ...] = (
             "(scribes: kb <N> ok | stale)",
             "kb <N>: บันทึกความรู้หมายเลข N ฉบับเต็ม; kb <N> ได้ผล: บอกว่าใช้ได้ผลกับคุณ (คุณลิขิต: kb <N> ok | stale)",
             _lazy("mailbot.knowledge.commands", "cmd_kb")),
+    Command("accept", ("ยอมรับ",), "accept <thread> <answer>: file that answer as knowledge (the asker, "
+            "facilitators, scribes), e.g. accept #Q12 2",
+            "ยอมรับ <กระทู้> <หมายเลขคำตอบ>: เก็บคำตอบนั้นเป็นบันทึกความรู้ (ผู้ถาม คุณอำนวย คุณลิขิต) เช่น ยอมรับ #Q12 2",
+            _lazy("mailbot.knowledge.accept_command", "cmd_accept")),
     Command("tip", ("เกร็ด",), "today's KM tip", "เกร็ดความรู้ KM ประจำวัน", _lazy("mailbot.jobs.commands", "cmd_tip")),
     Command("approve", ("อนุมัติ",), "approve [code]: send a held post (facilitators)",
             "อนุมัติ [รหัส]: ส่งโพสต์ที่รอพิจารณา (คุณอำนวย)", cmd_approve, permission="approve-held"),

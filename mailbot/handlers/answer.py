@@ -9,9 +9,10 @@ from mailbot.handlers.filed import announce_entry, tell_not_applied
 from mailbot.handlers.post import distribute, handle_post
 from mailbot.knowledge import entries, threads
 from mailbot.knowledge.controls import ACCEPT_ROLES, KB_ROLES, Control, parse_control
+from mailbot.knowledge.followup import says_solved
 from mailbot.knowledge.metoo import is_me_too
 from mailbot.knowledge.models import Answer, Thread
-from mailbot.mail.signoff import without_framing
+from mailbot.mail.signoff import is_courtesy_only, without_framing
 from mailbot.moderation.roles import can
 from mailbot.notices import reply_to_sender
 from mailbot.render import excerpt
@@ -23,7 +24,7 @@ def _role(ctx: Context) -> str:
     return ctx.member.role if ctx.member is not None else ""
 
 
-def _is_asker(ctx: Context, thread: Thread) -> bool:
+def is_asker(ctx: Context, thread: Thread) -> bool:
     if ctx.member is not None and thread.asker_member_id == ctx.member.id:
         return True
     return bool(ctx.msg.sender_email) and ctx.msg.sender_email == thread.asker_email
@@ -49,7 +50,9 @@ def _replied_answer(ctx: Context, answers: list[Answer]) -> Answer | None:
     return answers[-1] if answers else None
 
 
-def _accept(ctx: Context, thread: Thread, control: Control) -> str:
+def accept(ctx: Context, thread: Thread, control: Control) -> str:
+    """Apply #solved / #accept N (also the request address's `accept #Q12 N`): the chosen answer is
+    accepted, the thread solved, an entry filed and announced. Returns a note for the outcome."""
     answers = threads.answers_of(ctx.session, thread)
     by_number = {a.number: a for a in answers}
     if control.action == "accept":
@@ -77,6 +80,17 @@ def _accept(ctx: Context, thread: Thread, control: Control) -> str:
     entry = _file(ctx, thread, chosen, helpful)
     note = announce_entry(ctx, thread, entry, chosen, how="accepted")
     return f"answer {chosen.number} accepted; entry {entry.number} ({entry.status}); {note}"
+
+
+def _offer_accept(ctx: Context, thread: Thread) -> str:
+    """The asker says it works: ask them, privately and once, which answer to file."""
+    from mailbot.jobs import accept_offer  # lazily: the jobs package wires the scheduler
+
+    assert ctx.community is not None and ctx.community_row is not None
+    return accept_offer.after_thanks(
+        ctx.session, ctx.renderer, ctx.community, ctx.community_row, thread, now=ctx.now,
+        in_reply_to=ctx.msg.message_id or "",
+    )
 
 
 def _file(ctx: Context, thread: Thread, accepted: Answer | None, helpful: list[Answer]) -> entries.KbEntry:
@@ -138,8 +152,10 @@ def handle_answer(ctx: Context) -> Outcome:
 
     if control is None:
         text = without_framing(msg.new_text, *sender_names(ctx))
-        if _is_asker(ctx, thread):
+        if is_asker(ctx, thread):
             note = "asker's follow-up"
+            if thread.status != "solved" and (says_solved(text) or is_courtesy_only(msg.new_text, *sender_names(ctx))):
+                note += "; " + _offer_accept(ctx, thread)
         elif is_me_too(text):
             note = "a 'me too', not an answer: the question stays unanswered"
         else:
@@ -160,11 +176,11 @@ def handle_answer(ctx: Context) -> Outcome:
 
     role = _role(ctx)
     if control.action in ("solved", "accept"):
-        if not (_is_asker(ctx, thread) or role in ACCEPT_ROLES):
+        if not (is_asker(ctx, thread) or role in ACCEPT_ROLES):
             _refuse(ctx, thread)
             count = distribute(ctx, tag=tag)
             return Outcome("processed", f"{tag} #{control.action} refused (not asker/facilitator/scribe); distributed to {count}")
-        result = _accept(ctx, thread, control)
+        result = accept(ctx, thread, control)
         count = distribute(ctx, tag=tag)
         return Outcome("processed", f"{tag} {result}; distributed to {count} members")
     # #kb and #kb edit talk to the bot, not the group: they are not redistributed.

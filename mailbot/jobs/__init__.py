@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from mailbot.config import CommunitySettings
-from mailbot.jobs import daily_tip, digest, kb_review, nudges, weekly_summary
+from mailbot.jobs import accept_offer, daily_tip, digest, kb_review, nudges, weekly_summary
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.periods import latest_due
 from mailbot.jobs.policy import Schedule
@@ -53,6 +53,8 @@ JOBS: dict[str, JobSpec] = {
                 timedelta(days=6)),
         JobSpec("nudge-unanswered", "unanswered questions to facilitators and topic experts",
                 nudges.nudge_schedule, nudges.run_nudges, timedelta(hours=1)),
+        JobSpec("accept-offer", "askers of answered, unsolved questions asked once whether an answer solved it",
+                accept_offer.schedule, accept_offer.run, timedelta(hours=1)),
         JobSpec("reminder-silent", "monthly reminder to members silent for long",
                 nudges.reminder_schedule, nudges.run_reminder, timedelta(days=7)),
         JobSpec("kb-review", "monthly: entries unconfirmed for long marked 'may be out of date', listed to scribes",

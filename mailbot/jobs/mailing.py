@@ -45,8 +45,11 @@ def compose(
     to: Sequence[str],
     inline_images: Sequence[tuple[str, bytes, str]] = (),
     extra_headers: dict[str, str] | None = None,
+    in_reply_to: str = "",
     **context: Any,
 ) -> bytes:
+    """Render `template` and build the mail; `in_reply_to` (a stored message id, with or without
+    its angle brackets) threads it under that message."""
     rendered = renderer.render(template, community.language, community=community_context(community), **context)
     message = bot_message(
         community,
@@ -56,6 +59,7 @@ def compose(
         html=rendered.html,
         inline_images=inline_images,
         extra_headers=extra_headers,
+        in_reply_to=in_reply_to or None,
     )
     return as_bytes(message)
 

@@ -105,13 +105,10 @@ def _nudge(env: JobEnv, community: CommunitySettings, session: Session, row: Com
         return Sent(detail="nobody to nudge")
     now = env.clock.now()
     waiting = int((now - thread.created_at).total_seconds() // 3600)
-    headers = {"Reply-To": community.address}
-    if thread.root_message_id:
-        # A reply to the nudge goes to the group and joins the question's thread.
-        headers["In-Reply-To"] = thread.root_message_id
-        headers["References"] = thread.root_message_id
+    # A reply to the nudge goes to the group and joins the question's thread.
     data = mailing.compose(
-        env.renderer, community, "nudge-unanswered", to=[r.address for r in rcpts], extra_headers=headers,
+        env.renderer, community, "nudge-unanswered", to=[r.address for r in rcpts],
+        extra_headers={"Reply-To": community.address}, in_reply_to=thread.root_message_id,
         thread={"number": thread.number, "subject": thread.subject, "asker": thread.asker_name or thread.asker_email,
                 "topic": topic_label(str(env.settings.paths.resolved_rules_dir()), thread.topic, community.language),
                 "question": thread.question_text, "waiting_hours": waiting,
