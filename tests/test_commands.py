@@ -139,6 +139,16 @@ def test_profile_and_who_find_by_topic(bot: Bot) -> None:
     assert "suda@example.net" in reply.text and "somchai" not in reply.text
 
 
+def test_profile_in_the_subject_takes_the_text_below(bot: Bot) -> None:
+    """ "Subject: profile" over a self-introduction: the text is the profile, not lines of unknown commands."""
+    headers = {"Authentication-Results": "mx.example.net; dkim=pass header.d=example.net; dmarc=pass header.from=example.net"}
+    bot.command("suda@example.net", "ดูแลเครือข่ายที่สำนักงานใหญ่\nส่วนงาน: เครือข่าย", subject="profile", **headers)
+    member = bot.get("suda@example.net")
+    assert member is not None and member.section == "เครือข่าย" and member.intro == "ดูแลเครือข่ายที่สำนักงานใหญ่"
+    [reply] = bot.outbox()
+    assert "ยังไม่เข้าใจ" not in reply.text and "not understood" not in reply.text
+
+
 def test_unauthenticated_state_change_waits_for_confirmation(bot: Bot) -> None:
     bot.command("suda@example.net", "nomail")
     assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]

@@ -192,6 +192,26 @@ def test_digest_and_tip_commands_by_mail(tmp_path: Path, sqlite_url: str) -> Non
     assert rcpts == ["m5@example.org"] and "KM วันละนิด #1: ปิดจอเมื่อไม่ใช้" in str(again["Subject"])
 
 
+def test_a_tip_shared_the_way_the_tip_mail_says(tmp_path: Path, sqlite_url: str) -> None:
+    """The daily tip asks for "tip" on the first line and the tip below it (its HTML link puts "tip"
+    in the subject): both submit the tip, and nothing of it comes back as "not understood"."""
+    app = make_app(make_settings(tmp_path, sqlite_url), FrozenClock(local(2026, 11, 23, 9, 0)))
+    add_people(app, local(2026, 10, 1, 9, 0))
+    request = app.settings.communities[0].request_address
+    app.ingest(_mail("m3@example.org", request, "เคล็ดลับ", "tip\nล้างแคชเมื่อเว็บภายในไม่ขึ้น\nกด Ctrl+Shift+Delete แล้วล้างแคช",
+                     "s1"), source="cli", source_ref="test")  # fmt: skip
+    app.ingest(_mail("m4@example.org", request, "tip", "ปิดจอเมื่อไม่ใช้\nตั้งพักหน้าจอ 5 นาที", "s2"),
+               source="cli", source_ref="test")  # fmt: skip
+    with app.sessions() as session:
+        pending = {t.title: (t.body, t.submitted_by) for t in session.scalars(select(Tip).where(Tip.status == "pending"))}
+    assert pending == {
+        "ล้างแคชเมื่อเว็บภายในไม่ขึ้น": ("กด Ctrl+Shift+Delete แล้วล้างแคช", "m3@example.org"),
+        "ปิดจอเมื่อไม่ใช้": ("ตั้งพักหน้าจอ 5 นาที", "m4@example.org"),
+    }
+    replies = [text_of(m) for m, _ in outbox(app, "command-tip-submitted")] + [text_of(m) for m, _ in outbox(app, "command-reply")]
+    assert len(replies) == 2 and not any("ยังไม่เข้าใจ" in r for r in replies)
+
+
 # --- wiring ----------------------------------------------------------------------------------------------------
 def test_cron_triggers_fire_in_the_community_timezone(tmp_path: Path, sqlite_url: str) -> None:
     from mailbot.jobs import build_scheduler

@@ -212,6 +212,9 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
     assert subjects[0].startswith("[KM-IT] KM วันละนิด #1: ") and subjects[19].startswith("[KM-IT] KM วันละนิด #20: ")
     everyone = sorted(a for a, *_rest, delivery in PEOPLE if delivery != "none")
     assert tip_mail[0][1] == everyone  # every member except those who chose no mail
+    # A member who answers the tip (tried it, asks about it) writes to the group, as the mail says.
+    assert str(tip_mail[0][0]["Reply-To"]) == "km-it@example.org"
+    assert "ตอบกลับอีเมลนี้ ถึงเพื่อนสมาชิกทุกคน" in text_of(tip_mail[0][0])
     tip_texts = [text_of(m) for m, _ in tip_mail]
     # A tip's topic as members know it (rules/topics.toml's label); one outside that file by its name.
     assert any("หมวด ไวรัสและความปลอดภัย" in x for x in tip_texts) and not any("หมวด virus" in x for x in tip_texts)
@@ -220,6 +223,8 @@ def test_simulated_month(tmp_path: Path, sqlite_url: str) -> None:
     # --- weekly summaries: W44 (empty) then the four seeded weeks, each with the right figures
     summaries = outbox(app, "summary")
     assert [r for _m, r in summaries] == [["boss@example.org"]] * 5
+    # A sponsor's reply ("please follow up #Q3") reaches the facilitators, not the robot.
+    assert str(summaries[0][0]["Reply-To"]) == "km-it-owner@example.org"
     texts = [text_of(m) for m, _ in summaries]
     assert "สัปดาห์ 2026-W44" in texts[0] and "คำถามใหม่:                0" in texts[0]
     assert '(สัปดาห์นี้ยังไม่มี สมาชิกบอกได้ด้วยคำสั่ง "kb <หมายเลข> ได้ผล")' in texts[0]

@@ -122,6 +122,13 @@ def parse_commands(
         commands.append(CommandLine(hit[0], _clip(_without_courtesy(hit[1]), MAX_LINE_CHARS), _clip(base), "subject"))
     lines = [ln.strip() for ln in (new_text or "").splitlines()]
     lines = [ln for ln in lines if ln]
+    if hit is not None and takes_body(hit[0]) and lines:
+        under = split_word(lines[0], is_command, no_space_prefixes)
+        if under is None or canonical(under[0]) != canonical(hit[0]):
+            # "Subject: tip ล้างแคช" (or "profile") over plain text: the text is the command's,
+            # not lines of commands to report as not understood.
+            body = "\n".join([hit[1], *lines]).strip()
+            return ParsedCommands((CommandLine(hit[0], body[:MAX_BODY_CHARS], _clip(base), "subject"),), (), ())
     for i, line in enumerate(lines):
         if i >= max_lines:
             ignored.extend(_clip(x) for x in lines[i : i + 5])

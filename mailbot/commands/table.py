@@ -79,7 +79,10 @@ COMMANDS: tuple[Command, ...] = (
             "facilitators, scribes), e.g. accept #Q12 2",
             "ยอมรับ <กระทู้> <หมายเลขคำตอบ>: เก็บคำตอบนั้นเป็นบันทึกความรู้ (ผู้ถาม คุณอำนวย คุณลิขิต) เช่น ยอมรับ #Q12 2",
             _lazy("mailbot.knowledge.accept_command", "cmd_accept")),
-    Command("tip", ("เกร็ด",), "today's KM tip", "เกร็ดความรู้ KM ประจำวัน", _lazy("mailbot.jobs.commands", "cmd_tip")),
+    # The lines below `tip` are the tip being shared (the daily tip mail invites exactly that).
+    Command("tip", ("เกร็ด",), "today's KM tip; tip + your tip on the lines below: share one",
+            "เกร็ดความรู้ KM ประจำวัน; เกร็ด แล้วเขียนเคล็ดลับในบรรทัดถัดไป: แบ่งปันเคล็ดลับ",
+            _lazy("mailbot.jobs.commands", "cmd_tip"), takes_body=True),
     Command("approve", ("อนุมัติ",), "approve [code]: send a held post (facilitators)",
             "อนุมัติ [รหัส]: ส่งโพสต์ที่รอพิจารณา (คุณอำนวย)", cmd_approve, permission="approve-held"),
     Command("reject", ("ปฏิเสธ",), "reject [code] <reason>: refuse a held post (facilitators)",

@@ -58,6 +58,8 @@ def run(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:
             community,
             "daily-tip",
             to=[community.address],
+            # A member's reply (tried it, a question about it) goes to the group, not to the robot.
+            extra_headers={"Reply-To": community.address},
             tip=tip_context(tip, number, env.settings, community.language),
             date=day.isoformat(),
         )

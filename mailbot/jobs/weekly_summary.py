@@ -320,6 +320,8 @@ def run_period(env: JobEnv, community: CommunitySettings, period: Period) -> Run
             to=[r.address for r in sponsors],
             inline_images=[(CHART_CID, chart(community, fig), "png")],
             summary=mail_context(env, community, fig), chart_cid=CHART_CID,
+            # A sponsor's reply ("please follow up #Q3") reaches the facilitators (<list>-owner).
+            extra_headers={"Reply-To": community.owner_address},
         )  # fmt: skip
         count = mailing.queue(
             session, community=community, row=row, kind="summary", data=data, recipients=sponsors,
