@@ -461,6 +461,34 @@ def test_related_entries_are_offered_privately(sqlite_url: str, tmp_path: Path) 
     assert "[1] เครื่องพิมพ์ชั้น 3 ปริ้นไม่ออก" in _body(related[0])
 
 
+def test_an_entry_that_answered_the_question_closes_it(sqlite_url: str, tmp_path: Path) -> None:
+    """The asker answers the "may already be answered" mail with `kb 1 ได้ผล`: the question is
+    solved, so nobody is nudged to answer it again; a `kb 1 ได้ผล` about nothing of theirs closes nothing."""
+    app = _app(sqlite_url, tmp_path, nudge_hours=1)
+    q, _ = _ask(app)
+    a, _ = _reply(app, HELPER, q, "ลบงานค้างในคิวเครื่องพิมพ์ แล้วสั่งใหม่")
+    _reply(app, ASKER, a, "#solved")
+    _ingest(app, member_mail(OTHER[0], "เครื่องพิมพ์ชั้น 2 ก็ปริ้นไม่ออก ทำไงดีครับ?", "เหมือนกันเลย", name=OTHER[1]))
+    _ingest(app, member_mail(HELPER[0], "wifi หลุดบ่อย ทำไงดีคะ?", "ทุกบ่าย", name=HELPER[1]))
+    [related] = [m for m in _outbox(app, "related-entries") if m["To"] == OTHER[0]]
+    assert "kb <หมายเลข> ได้ผล  ระบบจะปิดคำถามให้" in _body(related)
+    reply = member_mail(OTHER[0], f"Re: {related['Subject']}", "kb 1 ได้ผลครับ", name=OTHER[1],
+                        to="km-it-request@example.org", in_reply_to=str(related["Message-ID"]))  # fmt: skip
+    # The reply's References carry the question's id too, as mail clients keep the chain.
+    reply = reply.replace(b"References: ", b"References: " + str(related["In-Reply-To"]).encode() + b" ", 1)
+    _ingest(app, reply)
+    assert "คำถาม #Q2 ของคุณปิดแล้ว" in _body(_outbox(app, "command-reply")[-1])
+    _command(app, HELPER, "kb 1 ได้ผล")  # not in reply to anything about her own question
+    with app.sessions() as s:
+        assert {t.number: t.status for t in s.scalars(select(Thread))} == {1: "solved", 2: "solved", 3: "open"}
+    app.clock.advance(timedelta(hours=2))
+    from mailbot.jobs import run_job
+    from mailbot.jobs.base import JobEnv
+
+    run_job(JobEnv.from_app(app), "nudge-unanswered", app.settings.communities[0])
+    assert [str(m["Subject"]) for m in _outbox(app, "nudge")] == ["[KM-IT] ช่วยตอบหน่อย: #Q3 wifi หลุดบ่อย ทำไงดีคะ?"]
+
+
 def test_related_entries_appended_to_the_copy(sqlite_url: str, tmp_path: Path) -> None:
     app = _app(sqlite_url, tmp_path, related_entries="append")
     q, _ = _ask(app)

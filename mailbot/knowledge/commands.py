@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import or_, select
+
 from mailbot.commands.base import CommandResult
 from mailbot.commands.util import lang
 from mailbot.handlers.base import Context
-from mailbot.knowledge import entries, search
-from mailbot.knowledge.models import KbEntry
+from mailbot.knowledge import entries, search, threads
+from mailbot.knowledge.models import KbEntry, Thread
 from mailbot.knowledge.synonyms import synonyms_for
 from mailbot.knowledge.topics import topics_for
 from mailbot.moderation.roles import can
@@ -89,11 +91,40 @@ def _worked(ctx: Context, entry: KbEntry, th: bool) -> CommandResult:
         return CommandResult("refused", "เฉพาะสมาชิกเท่านั้น" if th else "only members can say an entry worked for them")
     new = entries.record_worked(ctx.session, entry, ctx.member.id, ctx.clock.now())
     count = entries.worked_for(ctx.session, [entry.id]).get(entry.id, 0)
+    closed = _close_own_question(ctx)
     if th:
         said = "ขอบคุณที่บอกเรา" if new else "คุณเคยบอกไว้แล้ว"
-        return CommandResult("done", f"kb {n}: {said} บันทึกนี้ใช้ได้ผลกับสมาชิก {count} คนแล้ว")
+        note = f" คำถาม {closed} ของคุณปิดแล้ว เพื่อน ๆ จะได้ไม่ต้องตอบซ้ำ" if closed else ""
+        return CommandResult("done", f"kb {n}: {said} บันทึกนี้ใช้ได้ผลกับสมาชิก {count} คนแล้ว{note}")
     said = "thank you for telling us" if new else "you had told us before"
-    return CommandResult("done", f"kb {n}: {said}; it has worked for {count} {'member' if count == 1 else 'members'}")
+    note = f"; your question {closed} is closed, so nobody answers it again" if closed else ""
+    return CommandResult(
+        "done", f"kb {n}: {said}; it has worked for {count} {'member' if count == 1 else 'members'}{note}"
+    )
+
+
+def _close_own_question(ctx: Context) -> str:
+    """`kb N worked` in reply to the "may already be answered" mail about the sender's own open
+    question: the entry answered it, so the thread is solved (no nudge, no helper answering it again).
+    Returns the thread's tag, or '' when the reply is about no such question."""
+    assert ctx.community is not None and ctx.community_row is not None
+    chain = threads.reference_chain(ctx.msg)
+    if not chain:
+        return ""
+    member_id = ctx.member.id if ctx.member is not None else -1
+    thread = ctx.session.scalar(
+        select(Thread).where(
+            Thread.community_id == ctx.community_row.id,
+            Thread.root_message_id.in_(chain),
+            or_(Thread.asker_email == ctx.msg.sender_email, Thread.asker_member_id == member_id),
+            Thread.status != "solved",
+        )
+    )
+    if thread is None:
+        return ""
+    now = ctx.clock.now()
+    thread.status, thread.solved_at, thread.updated_at = "solved", now, now
+    return threads.tag_for(ctx.community.thread_tag, thread.number)
 
 
 def _review(ctx: Context, entry: KbEntry, status: str, th: bool) -> CommandResult:
