@@ -313,6 +313,17 @@ def test_weekly_summary_shows_a_fast_first_answer_in_minutes(renderer: Renderer)
     assert "25 นาที" in out.text and "0.42" not in out.text and "25 นาที" in out.html
 
 
+def test_weekly_summary_names_a_question_solved_without_an_accepted_answer(renderer: Renderer) -> None:
+    """Closed by a knowledge entry (`kb 12 ได้ผล`) or by a bare #solved: no dangling "solved: "."""
+    ctx = sample("weekly-summary")
+    closed = {"number": 44, "subject": "VPN หลุด", "asker": "สุดา", "topic": "vpn", "outcome": "solved", "answers": 0,
+              "accepted_excerpt": "", "accepted_author": ""}  # fmt: skip
+    ctx["summary"] = {**ctx["summary"], "threads": [closed]}
+    th, en = renderer.render("weekly-summary", "th", **ctx), renderer.render("weekly-summary", "en", **ctx)
+    assert "#Q44 VPN หลุด — แก้ได้แล้ว\n" in th.text.replace("\r\n", "\n") and "แก้ได้แล้ว:" not in th.html
+    assert "#Q44 VPN หลุด — solved\n" in en.text.replace("\r\n", "\n")
+
+
 def test_excerpt_cuts_at_thai_word_boundary() -> None:
     text = "การจัดการความรู้ในองค์กรต้องเริ่มจากคน"
     out = excerpt(text, 12)
