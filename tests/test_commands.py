@@ -149,6 +149,19 @@ def test_profile_in_the_subject_takes_the_text_below(bot: Bot) -> None:
     assert "ยังไม่เข้าใจ" not in reply.text and "not understood" not in reply.text
 
 
+def test_a_nickname_under_the_commands_is_a_signature(bot: Bot) -> None:
+    """ "สมัครค่ะ / มะลิ" from someone the member list does not know yet: the name signs, it is not a
+    command to report as not understood; a command word alone at the end still runs."""
+    bot.command("mali@example.net", "สมัครค่ะ\n\nมะลิ")
+    replies = bot.outbox()
+    assert any(r.kind == "confirm" for r in replies) or any("mali@example.net" in r.text for r in replies)
+    assert not any("มะลิ" in r.text or "ยังไม่เข้าใจ" in r.text for r in replies)
+    bot.command("suda@example.net", "nomail\n\nBob", **{"Authentication-Results": "mx.example.net; dmarc=pass header.from=example.net"})
+    assert not any("Bob" in r.text for r in bot.outbox())
+    bot.command("suda@example.net", "ค้นหา wifi\n\nช่วยเหลือ")
+    assert {r.kind for r in bot.outbox()} >= {"command-search-results", "command-help"}
+
+
 def test_unauthenticated_state_change_waits_for_confirmation(bot: Bot) -> None:
     bot.command("suda@example.net", "nomail")
     assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from mailbot.handlers.base import Context, Outcome, sender_names
-from mailbot.mail.signoff import is_courtesy_only, without_sign_off
+from mailbot.mail.signoff import is_courtesy_only, without_nickname, without_sign_off
 from mailbot.moderation.policy import policy
 from mailbot.moderation.ratelimit import over_limit
 from mailbot.notices import send_mail, send_notice
@@ -35,7 +35,7 @@ def machine_generated(ctx: Context) -> str | None:
 
 def handle_command(ctx: Context) -> Outcome:
     # Imported here: mailbot.commands imports mailbot.handlers.base, whose package imports us.
-    from mailbot.commands.parse import parse_commands
+    from mailbot.commands.parse import parse_commands, split_word
     from mailbot.commands.run import run_lines
     from mailbot.commands.table import THAI_PREFIXES, lookup
 
@@ -64,9 +64,14 @@ def handle_command(ctx: Context) -> Outcome:
                         "ส่งคำสั่งถี่เกินไป กรุณารอประมาณหนึ่งชั่วโมงแล้วลองใหม่"),
         )
         return Outcome("ignored", f"command rate limit ({limited})")
+    def is_command(line: str) -> bool:
+        return split_word(line, lambda w: lookup(w) is not None, THAI_PREFIXES) is not None
+
+    # A sign-off ("Thanks / Anan", or a nickname alone under the commands) is neither a command nor
+    # worth reporting as not understood.
+    text = without_nickname(without_sign_off(ctx.msg.new_text, *sender_names(ctx)), is_command)
     parsed = parse_commands(
-        # A sign-off ("Thanks / Anan") is neither a command nor worth reporting as skipped.
-        ctx.msg.subject, without_sign_off(ctx.msg.new_text, *sender_names(ctx)), prefix=community.prefix,
+        ctx.msg.subject, text, prefix=community.prefix,
         is_command=lambda w: lookup(w) is not None,
         takes_body=lambda w: bool((c := lookup(w)) and c.takes_body),
         max_lines=max(pol.command_lines, 1), no_space_prefixes=THAI_PREFIXES,

@@ -8,6 +8,7 @@ Also: `without_framing` (greeting and sign-off off), `is_courtesy_only` (a mail 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from mailbot.mail.greeting import without_greeting
 
@@ -124,3 +125,16 @@ def is_courtesy_only(text: str, *names: str) -> bool:
         return bool(_THANKS_LINE.match(line) or _is_closing_line(line) or (tokens and _is_name_line(line, tokens)))
 
     return all(courteous(line) for line in lines)
+
+
+def without_nickname(text: str, is_command: Callable[[str], bool]) -> str:
+    """`text` without a last paragraph of one short name-like word ("มะลิ", "Bob"): how people sign
+    mail to the bot, members or not yet, in a name the member list may lack. A command word stays."""
+    lines = text.rstrip().split("\n")
+    last = lines[-1].strip()
+    word = last.strip(_PUNCT)
+    if len(lines) < 3 or lines[-2].strip() or not any(x.strip() for x in lines[:-2]):
+        return text  # only a paragraph of its own, under something, signs
+    if not (0 < len(word) <= 15 and " " not in word and _looks_like_a_name(word)) or is_command(last):
+        return text
+    return "\n".join(lines[:-1]).rstrip()
