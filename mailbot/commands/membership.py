@@ -153,4 +153,6 @@ def cmd_confirm(ctx: Context, args: str) -> CommandResult:
     member, _created = members_mod.add(ctx.session, ctx.community_row, row.address, ctx.clock, name=signed[:200])
     held_mod.welcome(ctx.session, ctx.renderer, community=ctx.community, community_row=ctx.community_row,
                      member=member, now=ctx.now)
-    return done(t(ctx, f"welcome: {row.address} is now a member", f"ยินดีต้อนรับ {row.address} เป็นสมาชิกแล้ว"))
+    # The welcome mail says it (and how to take part): no second mail to say the same.
+    return CommandResult("done", t(ctx, f"welcome: {row.address} is now a member",
+                                   f"ยินดีต้อนรับ {row.address} เป็นสมาชิกแล้ว"), mailed_sender=True)
