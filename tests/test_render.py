@@ -324,6 +324,19 @@ def test_weekly_summary_names_a_question_solved_without_an_accepted_answer(rende
     assert "#Q44 VPN หลุด — solved\n" in en.text.replace("\r\n", "\n")
 
 
+def test_an_entry_without_a_topic_leaves_the_topic_out(renderer: Renderer) -> None:
+    """No topic matched ("shared drive"): no "Topic: -" in the entry or in search results."""
+    entry = {**sample("kb-entry")["entry"], "topic": "", "thread_number": 7}
+    for lang, label in (("th", "หัวข้อ:"), ("en", "Topic:")):
+        out = renderer.render("kb-entry", lang, **{**sample("kb-entry"), "entry": entry})
+        assert label not in out.text and label not in out.html and "#Q7" in out.text
+        results = sample("search-results")
+        results["results"] = [{**r, "topic": ""} for r in results["results"]]
+        found = renderer.render("search-results", lang, **results)
+        assert label not in found.text and label not in found.html
+        assert ("      สถานะ: " if lang == "th" else "      Status: ") in found.text  # still under its entry
+
+
 def test_excerpt_cuts_at_thai_word_boundary() -> None:
     text = "การจัดการความรู้ในองค์กรต้องเริ่มจากคน"
     out = excerpt(text, 12)

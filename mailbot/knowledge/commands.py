@@ -40,7 +40,7 @@ def cmd_search(ctx: Context, args: str) -> CommandResult:
                 "number": h.number,
                 "title": h.title,
                 "excerpt": h.excerpt,
-                "topic": topic.label(lang(ctx)) if topic else (h.topic or "-"),
+                "topic": topic.label(lang(ctx)) if topic else h.topic,  # "" when none: left out
                 "status": h.status,
                 "worked_for": worked.get(h.ref_id, 0),
             }

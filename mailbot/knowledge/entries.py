@@ -140,7 +140,7 @@ def entry_view(
         "answer": entry.answer,
         "helpful": json.loads(entry.helpful_json or "[]"),
         "contributors": json.loads(entry.contributors_json or "[]"),
-        "topic": topic.label(lang) if topic else (entry.topic or "-"),
+        "topic": topic.label(lang) if topic else entry.topic,  # "" when none: mail leaves the line out
         "topic_name": entry.topic,
         "status": entry.status,
         "thread_number": thread_number,
