@@ -335,6 +335,7 @@ def test_an_entry_without_a_topic_leaves_the_topic_out(renderer: Renderer) -> No
         found = renderer.render("search-results", lang, **results)
         assert label not in found.text and label not in found.html
         assert ("      สถานะ: " if lang == "th" else "      Status: ") in found.text  # still under its entry
+        assert "\n\n  [31]" in found.text.replace("\r\n", "\n")  # a blank line between results
 
 
 def test_excerpt_cuts_at_thai_word_boundary() -> None:
