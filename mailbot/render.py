@@ -183,6 +183,11 @@ def _community_tz(ctx: jinja2.runtime.Context) -> ZoneInfo | None:
         return None
 
 
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """English count and noun: `3|counted("message")` is "3 messages", 1 is "1 message"."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
 @jinja2.pass_context
 def _thread_tag_filter(ctx: jinja2.runtime.Context, number: Any) -> str:
     """7 -> '#Q7', or whatever the community's configured thread_tag says."""
@@ -233,6 +238,7 @@ def _make_env(templates_dir: Path) -> jinja2.Environment:
     env.filters["excerpt"] = excerpt
     env.filters["nl2br"] = nl2br
     env.filters["thread_tag"] = _thread_tag_filter
+    env.filters["counted"] = counted
     return env
 
 

@@ -338,6 +338,22 @@ def test_an_entry_without_a_topic_leaves_the_topic_out(renderer: Renderer) -> No
         assert "\n\n  [31]" in found.text.replace("\r\n", "\n")  # a blank line between results
 
 
+def test_english_counts_agree_with_their_nouns(renderer: Renderer) -> None:
+    """ "1 answer", "1 message", "1 thread" in English mail, not "1 answers"."""
+    ctx = sample("weekly-summary")
+    one = {**ctx["summary"]["threads"][1], "answers": 1}
+    contributor = {**ctx["summary"]["top_contributors"][0], "posts": 1}
+    ctx["summary"] = {**ctx["summary"], "threads": [one], "top_contributors": [contributor], "messages": 1}
+    text = renderer.render("weekly-summary", "en", **ctx).text
+    assert "1 answer, still open" in text and "(1 message)" in text and "— 1 message\n" in text
+    assert "answers, still open" not in text and "1 messages" not in text
+    digest = sample("member-digest")
+    digest["threads"] = digest["threads"][:1]
+    digest["message_count"] = 1
+    out = renderer.render("member-digest", "en", **digest)
+    assert "1 thread, 1 message" in out.subject and "1 thread, 1 message" in out.text
+
+
 def test_excerpt_cuts_at_thai_word_boundary() -> None:
     text = "การจัดการความรู้ในองค์กรต้องเริ่มจากคน"
     out = excerpt(text, 12)
