@@ -344,7 +344,10 @@ def test_english_counts_agree_with_their_nouns(renderer: Renderer) -> None:
     one = {**ctx["summary"]["threads"][1], "answers": 1}
     contributor = {**ctx["summary"]["top_contributors"][0], "posts": 1}
     ctx["summary"] = {**ctx["summary"], "threads": [one], "top_contributors": [contributor], "messages": 1}
-    text = renderer.render("weekly-summary", "en", **ctx).text
+    ctx["summary"]["new_questions"] = 1
+    rendered = renderer.render("weekly-summary", "en", **ctx)
+    text = rendered.text
+    assert rendered.subject.endswith(": 1 new question")
     assert "1 answer, still open" in text and "(1 message)" in text and "— 1 message\n" in text
     assert "answers, still open" not in text and "1 messages" not in text
     digest = sample("member-digest")
