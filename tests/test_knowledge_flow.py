@@ -489,6 +489,20 @@ def test_an_entry_that_answered_the_question_closes_it(sqlite_url: str, tmp_path
     assert [str(m["Subject"]) for m in _outbox(app, "nudge")] == ["[KM-IT] ช่วยตอบหน่อย: #Q3 wifi หลุดบ่อย ทำไงดีคะ?"]
 
 
+def test_related_entries_share_a_word_with_the_entry_title(sqlite_url: str, tmp_path: Path) -> None:
+    """One common word in an entry's answer ("drops") does not make it an answer to a VPN question;
+    a question whose words its title shares ("drive", "restart" ~ "reboot") still gets it."""
+    app = _app(sqlite_url, tmp_path, language="en")
+    q, _ = _ask(app, subject="Shared drive mapping disappears after reboot?", body="Every time I restart, S: is gone.")
+    a, _ = _reply(app, HELPER, q, "Tick 'Reconnect at sign-in'. If it still drops, map it with /persistent:yes.")
+    _reply(app, ASKER, a, "#solved")
+    _ingest(app, member_mail(OTHER[0], "VPN drops every 10 minutes from home?", "It reconnects but calls drop.", name=OTHER[1]))
+    assert _outbox(app, "related-entries") == []
+    _ingest(app, member_mail(OTHER[0], "Mapped drive lost after a restart?", "The S: drive is gone again.", name=OTHER[1]))
+    [related] = _outbox(app, "related-entries")
+    assert "[1] Shared drive mapping disappears after reboot?" in _body(related)
+
+
 def test_related_entries_appended_to_the_copy(sqlite_url: str, tmp_path: Path) -> None:
     app = _app(sqlite_url, tmp_path, related_entries="append")
     q, _ = _ask(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailbot.handlers.base import Context, Outcome, author_name, sender_names
 from mailbot.handlers.post import distribute
 from mailbot.knowledge import search, threads
+from mailbot.knowledge.related import related_entries
 from mailbot.knowledge.synonyms import synonyms_for
 from mailbot.knowledge.topics import topics_for
 from mailbot.mail.signoff import without_framing
@@ -15,15 +16,11 @@ RELATED_LIMIT = 3
 
 def _related(ctx: Context, title: str) -> list[search.Hit]:
     assert ctx.community_row is not None
-    query = f"{title}\n{ctx.msg.new_text[:1000]}"
-    # Any word, entries only: "already answered?" should cast a wide net, solved knowledge only.
-    return search.search(
+    return related_entries(
         ctx.session,
         ctx.community_row.id,
-        query,
+        f"{title}\n{ctx.msg.new_text[:1000]}",
         limit=RELATED_LIMIT,
-        entries_only=True,
-        any_term=True,
         synonyms=synonyms_for(str(ctx.settings.paths.resolved_rules_dir())),
     )
 

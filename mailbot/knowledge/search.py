@@ -72,11 +72,11 @@ def query_words(query: str, synonyms: Synonyms = NO_SYNONYMS) -> tuple[list[Alte
 
 def _content(expanded: list[Alternatives]) -> list[Alternatives]:
     words = list(dict.fromkeys(expanded))
-    content = [w for w in words if len(w) > 1 or len(w[0]) > 1 or not _is_stop(w[0][0])]
+    content = [w for w in words if len(w) > 1 or len(w[0]) > 1 or not is_stop(w[0][0])]
     return content or words
 
 
-def _is_stop(token: str) -> bool:
+def is_stop(token: str) -> bool:
     return token in _EN_STOP or token in _thai_stop()
 
 
