@@ -370,6 +370,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{where}: thread_tag must contain {{number}}")
         if c.kb_review_months < 0:
             raise ConfigError(f"{where}: kb_review_months must be 0 (off) or a number of months")
+        if c.accept_offer_days < 0:
+            raise ConfigError(f"{where}: accept_offer_days must be 0 (off) or a number of days")
     for imap in [settings.imap] + [c.imap for c in settings.communities if c.imap]:
         if imap.after_processing not in ("move", "flag"):
             raise ConfigError("imap.after_processing must be 'move' or 'flag'")

@@ -87,6 +87,7 @@ def test_environment_overrides_secrets(tmp_path: Path) -> None:
         ('[[community]]\nslug = "a"\naddress = "a@b"\n[[community]]\nslug = "b"\naddress = "A@b"\n', "used by two"),
         ("[database\n", "not valid TOML"),
         ("[smtp]\ngather_seconds = 5.0\n", "smtp.gather_seconds must be between 0 (off) and 1"),
+        ('[[community]]\nslug = "a"\naddress = "a@b"\naccept_offer_days = -1\n', "accept_offer_days must be 0 (off)"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, fragment: str) -> None:
