@@ -30,6 +30,11 @@ def is_asker(ctx: Context, thread: Thread) -> bool:
     return bool(ctx.msg.sender_email) and ctx.msg.sender_email == thread.asker_email
 
 
+def may_accept(ctx: Context, thread: Thread) -> bool:
+    """The asker, or a facilitator, scribe or admin on their behalf."""
+    return is_asker(ctx, thread) or _role(ctx) in ACCEPT_ROLES
+
+
 def _refuse(ctx: Context, thread: Thread) -> None:
     reply_to_sender(
         ctx,
@@ -176,7 +181,7 @@ def handle_answer(ctx: Context) -> Outcome:
 
     role = _role(ctx)
     if control.action in ("solved", "accept"):
-        if not (is_asker(ctx, thread) or role in ACCEPT_ROLES):
+        if not may_accept(ctx, thread):
             _refuse(ctx, thread)
             count = distribute(ctx, tag=tag)
             return Outcome("processed", f"{tag} #{control.action} refused (not asker/facilitator/scribe); distributed to {count}")

@@ -11,7 +11,7 @@ from mailbot.commands.base import CommandResult
 from mailbot.commands.util import lang
 from mailbot.handlers.base import Context
 from mailbot.knowledge import threads
-from mailbot.knowledge.controls import ACCEPT_ROLES, Control
+from mailbot.knowledge.controls import Control
 
 _QUESTION_NUMBER = re.compile(r"^#?q(\d{1,9})$", re.IGNORECASE)
 
@@ -29,7 +29,7 @@ def _thread_number(ctx: Context, words: list[str]) -> tuple[int | None, list[str
 
 def cmd_accept(ctx: Context, args: str) -> CommandResult:
     # Lazily: the handlers import the command table.
-    from mailbot.handlers.answer import accept, is_asker
+    from mailbot.handlers.answer import accept, may_accept
 
     th = lang(ctx) == "th"
     if ctx.community is None or ctx.community_row is None:
@@ -43,8 +43,7 @@ def cmd_accept(ctx: Context, args: str) -> CommandResult:
     thread = threads.thread_by_number(ctx.session, ctx.community_row.id, number)
     if thread is None:
         return CommandResult("error", f"ไม่พบกระทู้ {tag}" if th else f"no thread {tag}")
-    role = ctx.member.role if ctx.member else ""
-    if not (is_asker(ctx, thread) or role in ACCEPT_ROLES):
+    if not may_accept(ctx, thread):
         return CommandResult("refused", f"{tag}: เฉพาะผู้ถาม คุณอำนวย หรือคุณลิขิตยอมรับคำตอบได้" if th
                              else f"{tag}: only the asker, a facilitator or a scribe may accept an answer")  # fmt: skip
     if thread.status == "solved":
