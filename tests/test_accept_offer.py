@@ -80,7 +80,7 @@ def _thread_status(app: Any) -> str:
 @pytest.mark.parametrize(
     "text",
     ["ได้แล้วครับ ขอบคุณมากครับ", "ทำตามแล้ว ใช้ได้แล้วค่ะ", "หายแล้วค่ะ", "Thanks, that fixed it!",
-     "It works now.", "เรียบร้อยแล้วครับ"],
+     "It works now.", "เรียบร้อยแล้วครับ", "เรียบร้อยค่ะ"],
 )  # fmt: skip
 def test_follow_ups_that_say_it_works(text: str) -> None:
     assert says_solved(text)
@@ -90,7 +90,7 @@ def test_follow_ups_that_say_it_works(text: str) -> None:
     "text",
     ["ขอบคุณครับ เดี๋ยวลองดูครับ", "ลองแล้วยังไม่ได้ครับ", "ขอบคุณค่ะ แต่ยังขึ้นเหมือนเดิม", "Thanks, but it still fails",
      "Thanks, I'll try tomorrow", "แล้วถ้าเป็น Windows 11 ต้องทำอย่างไรครับ?", "I attached a screenshot.",
-     "ทำแล้วเข้าไม่ได้เลยครับ"],
+     "ทำแล้วเข้าไม่ได้เลยครับ", "ยังไม่เรียบร้อยค่ะ"],
 )  # fmt: skip
 def test_follow_ups_that_do_not(text: str) -> None:
     assert not says_solved(text)

@@ -21,7 +21,7 @@ _OPEN_ENGLISH = re.compile(
 )
 # It works now, or plain thanks for the help.
 _SOLVED_THAI = re.compile(
-    r"ได้แล้ว|หายแล้ว|เรียบร้อยแล้ว|สำเร็จ|ได้ผล|ใช้ได้|โอเคแล้ว|ok แล้ว|ขอบคุณ|ขอบใจ"
+    r"ได้แล้ว|หายแล้ว|เรียบร้อย|สำเร็จ|ได้ผล|ใช้ได้|โอเคแล้ว|ok แล้ว|ขอบคุณ|ขอบใจ"
 )
 _SOLVED_ENGLISH = re.compile(
     r"\b(?:thanks|thank you|thx|worked|works now|working now|works fine|fixed|solved|resolved|sorted|"
