@@ -237,3 +237,14 @@ def test_an_english_community_is_asked_in_english(sqlite_url: str, tmp_path: Pat
     assert "1. สุดา รักเรียน: Clear the old password in Credential Manager." in _text(offer)
     _mail(app, ASKER, "Re: " + str(offer["Subject"]), "accept #Q1 1", to="km-it-request@example.org")
     assert _thread_status(app) == "solved"
+
+
+def test_an_old_question_answered_late_is_asked_about_days_after_that_answer(db_url: str, tmp_path: Path) -> None:
+    app = _app(db_url, tmp_path)
+    q = _mail(app, ASKER, "Outlook ถามรหัสผ่านซ้ำทุกครั้ง ทำอย่างไรดีครับ", "ใส่รหัสแล้วก็ถามอีกครับ")
+    app.clock.advance(timedelta(days=40))  # nobody answered for weeks
+    _mail(app, HELPER, "Re: [KM-IT #Q1] Outlook", "ลบรหัสผ่านเก่าใน Credential Manager ค่ะ", parent=q)
+    _job(app, timedelta(days=2))
+    assert _outbox(app, "accept-offer") == []
+    _job(app, timedelta(days=1, hours=1))
+    assert [r for _m, r in _outbox(app, "accept-offer")] == [[ASKER[0]]]

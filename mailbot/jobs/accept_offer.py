@@ -87,9 +87,11 @@ def after_thanks(
 
 def due_threads(session: Session, cid: int, now: datetime, days: int) -> list[int]:
     """Unsolved threads whose last answer is `days` old, not yet offered."""
-    last_answer = (
-        select(func.max(Answer.created_at)).where(Answer.thread_id == Thread.id).scalar_subquery()
-    )
+    cutoff = now - timedelta(days=days)
+    # An answer moves the thread's updated_at on, so threads quiet since before the window are
+    # passed over at once; the last answer is then one grouped join, not a subquery per thread
+    # (which PostgreSQL's planner priced high enough to JIT-compile: 180 ms instead of 15).
+    last = func.max(Answer.created_at)
     offered = (
         select(JobRun.id)
         .where(
@@ -99,18 +101,19 @@ def due_threads(session: Session, cid: int, now: datetime, days: int) -> list[in
         )
         .exists()
     )
-    cutoff = now - timedelta(days=days)
     return list(
         session.scalars(
             select(Thread.number)
+            .join(Answer, Answer.thread_id == Thread.id)
             .where(
                 Thread.community_id == cid,
-                Thread.status != "solved",
+                Thread.status == "answered",  # has answers, none accepted
                 Thread.asker_member_id.is_not(None),
-                last_answer <= cutoff,
-                last_answer >= cutoff - LOOKBACK,
+                Thread.updated_at >= cutoff - LOOKBACK,
                 ~offered,
             )
+            .group_by(Thread.id, Thread.number)
+            .having(last <= cutoff, last >= cutoff - LOOKBACK)
             .order_by(Thread.number)
         )
     )
