@@ -162,6 +162,19 @@ def test_a_nickname_under_the_commands_is_a_signature(bot: Bot) -> None:
     assert {r.kind for r in bot.outbox()} >= {"command-search-results", "command-help"}
 
 
+def test_a_confirmation_answered_in_words_gets_only_the_welcome(bot: Bot) -> None:
+    """ "yes please" under "Re: confirm <code>" is how people say yes, not a command to report."""
+    bot.command("erin@example.com", "subscribe")
+    [confirm] = bot.outbox()
+    bot.command("erin@example.com", "Yes please!\n\nErin", subject=f"Re: {confirm.subject}")
+    assert [s.kind for s in bot.outbox()] == ["welcome"]
+    bot.command("fay@example.com", "subscribe")
+    [confirm] = bot.outbox()
+    bot.command("fay@example.com", "I would also like to get the weekly summary", subject=f"Re: {confirm.subject}")
+    sent = bot.outbox()  # more than a yes is still answered: it may be a request
+    assert [s.kind for s in sent] == ["welcome", "command-reply"] and "weekly summary" in sent[1].text
+
+
 def test_unauthenticated_state_change_waits_for_confirmation(bot: Bot) -> None:
     bot.command("suda@example.net", "nomail")
     assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]

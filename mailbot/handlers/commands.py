@@ -64,6 +64,7 @@ def handle_command(ctx: Context) -> Outcome:
                         "ส่งคำสั่งถี่เกินไป กรุณารอประมาณหนึ่งชั่วโมงแล้วลองใหม่"),
         )
         return Outcome("ignored", f"command rate limit ({limited})")
+
     def is_command(line: str) -> bool:
         return split_word(line, lambda w: lookup(w) is not None, THAI_PREFIXES) is not None
 
@@ -79,6 +80,11 @@ def handle_command(ctx: Context) -> Outcome:
     )
     if not parsed.commands and is_courtesy_only(ctx.msg.new_text, *sender_names(ctx)):
         return Outcome("processed", "a thank-you, no command: not answered")  # a reply would only say "no command"
+    not_understood = list(parsed.not_understood)
+    first = lookup(parsed.commands[0].word) if parsed.commands and parsed.commands[0].where == "subject" else None
+    if first is not None and first.name == "confirm":
+        # A reply to a confirmation says yes in words ("yes please", "ok ครับ"): not commands to report.
+        not_understood = [line for line in not_understood if len(line.split()) > 3]
     report = run_lines(ctx, list(parsed.commands))
     common: dict[str, Any] = dict(in_reply_to=ctx.msg.message_id, references=ctx.msg.references, source_message_id=ctx.record.id)
     for result in report.own_replies:
@@ -89,12 +95,12 @@ def handle_command(ctx: Context) -> Outcome:
             **common, **result.reply_context,
         )
     reply: dict[str, Any] = dict(
-        done=report.done, not_understood=list(parsed.not_understood), ignored=list(parsed.ignored),
+        done=report.done, not_understood=not_understood, ignored=list(parsed.ignored),
         extra_text="\n\n".join(report.extra),
     )
     # Every line already answered by a mail of its own (search results, a confirmation code): no summary.
     answered = len(report.own_replies) + report.mailed
-    only_own = answered > 0 and len(report.done) == answered and not parsed.not_understood
+    only_own = answered > 0 and len(report.done) == answered and not not_understood
     if not parsed.commands:
         # Nothing we understood: answer once per period only (a chatty bot or a vacation reply
         # without Auto-Submitted would otherwise get an answer to every answer).
