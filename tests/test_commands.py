@@ -175,6 +175,13 @@ def test_a_confirmation_answered_in_words_gets_only_the_welcome(bot: Bot) -> Non
     assert [s.kind for s in sent] == ["welcome", "command-reply"] and "weekly summary" in sent[1].text
 
 
+@pytest.mark.parametrize("body", ["Please remove me from this list.", "ขอออกจากกลุ่มค่ะ", "ลบชื่อผมออกด้วยครับ"])
+def test_asking_to_leave_in_words_is_unsubscribe(bot: Bot, body: str) -> None:
+    bot.command("anan@example.net", body, subject="Re: [KM-IT] something")
+    [confirm] = bot.outbox()  # the confirmation is the whole answer, as for "unsubscribe"
+    assert confirm.kind == "confirm-unsubscribe" and confirm.to == ["anan@example.net"]
+
+
 def test_unauthenticated_state_change_waits_for_confirmation(bot: Bot) -> None:
     bot.command("suda@example.net", "nomail")
     assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]

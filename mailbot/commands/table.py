@@ -54,7 +54,8 @@ COMMANDS: tuple[Command, ...] = (
             cmd_help, needs_member=False),
     Command("subscribe", ("สมัคร", "join"), "join the community (you confirm by reply)",
             "สมัครเป็นสมาชิก (ยืนยันโดยตอบกลับอีเมล)", cmd_subscribe, needs_member=False),
-    Command("unsubscribe", ("ยกเลิก", "เลิก", "leave"), "leave the community (you confirm by reply)",
+    # "Please remove me", "ขอออกจากกลุ่มค่ะ", "ลบชื่อผมออกด้วย": how people ask to leave, in words.
+    Command("unsubscribe", ("ยกเลิก", "เลิก", "leave", "remove", "ออกจากกลุ่ม", "ลบชื่อ"), "leave the community (you confirm by reply)",
             "เลิกเป็นสมาชิก (ยืนยันโดยตอบกลับอีเมล)", cmd_unsubscribe, needs_member=False),
     Command("confirm", ("ยืนยัน",), "confirm <code>: confirm a request (or just reply to the mail)",
             "ยืนยัน <รหัส>: ยืนยันคำขอ (หรือตอบกลับอีเมลยืนยัน)", cmd_confirm, needs_member=False),
