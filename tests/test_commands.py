@@ -182,6 +182,13 @@ def test_asking_to_leave_in_words_is_unsubscribe(bot: Bot, body: str) -> None:
     assert confirm.kind == "confirm-unsubscribe" and confirm.to == ["anan@example.net"]
 
 
+@pytest.mark.parametrize("body", ["Please add me to the list", "ขอเข้าร่วมกลุ่มด้วยค่ะ", "ขอเข้ากลุ่มครับ"])
+def test_asking_to_join_in_words_is_subscribe(bot: Bot, body: str) -> None:
+    bot.command("new@example.com", body, subject="KM group")
+    [confirm] = bot.outbox()
+    assert confirm.kind == "confirm-subscribe" and confirm.to == ["new@example.com"]
+
+
 def test_unauthenticated_state_change_waits_for_confirmation(bot: Bot) -> None:
     bot.command("suda@example.net", "nomail")
     assert bot.get("suda@example.net").delivery == "each"  # type: ignore[union-attr]

@@ -52,7 +52,7 @@ def _may(ctx: Context, c: Command) -> bool:
 COMMANDS: tuple[Command, ...] = (
     Command("help", ("ช่วยเหลือ", "วิธีใช้", "?"), "this list of commands", "รายการคำสั่งทั้งหมด",
             cmd_help, needs_member=False),
-    Command("subscribe", ("สมัคร", "join"), "join the community (you confirm by reply)",
+    Command("subscribe", ("สมัคร", "join", "add", "เข้าร่วม", "เข้ากลุ่ม"), "join the community (you confirm by reply)",
             "สมัครเป็นสมาชิก (ยืนยันโดยตอบกลับอีเมล)", cmd_subscribe, needs_member=False),
     # "Please remove me", "ขอออกจากกลุ่มค่ะ", "ลบชื่อผมออกด้วย": how people ask to leave, in words.
     Command("unsubscribe", ("ยกเลิก", "เลิก", "leave", "remove", "ออกจากกลุ่ม", "ลบชื่อ"), "leave the community (you confirm by reply)",
