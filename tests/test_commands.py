@@ -118,11 +118,11 @@ def test_join_by_facilitator_approval(db_url, tmp_path, monkeypatch) -> None:
 
 
 def test_replies_say_done_not_understood_and_ignored(bot: Bot) -> None:
-    body = "\n".join(["who suda", "please add me to the list", *[f"line {i}" for i in range(20)]])
+    body = "\n".join(["who suda", "please fix the printer", *[f"line {i}" for i in range(20)]])
     bot.command("anan@example.net", body)
     [reply] = bot.outbox()
     assert "who: who suda: 1 found" in reply.text
-    assert "Not understood" in reply.text and "please add me to the list" in reply.text
+    assert "Not understood" in reply.text and "please fix the printer" in reply.text
     assert "Skipped" in reply.text and "line 19" not in reply.text
 
 
