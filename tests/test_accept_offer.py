@@ -207,6 +207,8 @@ def test_accept_command_checks_who_and_which_answer(sqlite_url: str, tmp_path: P
     # Two answers: the number is needed, and the reply says which there are.
     assert "#Q1 มีคำตอบหมายเลข 1, 2" in _command_reply(app, ASKER, "ยอมรับ Q1")
     assert "ไม่พบกระทู้ #Q9" in _command_reply(app, ASKER, "accept #Q9 1")
+    # A superscript digit is a digit to str.isdigit but not a number: answered, not a crash.
+    assert "#Q1 มีคำตอบหมายเลข 1, 2" in _command_reply(app, ASKER, "accept #Q1 ²")
     assert _thread_status(app) == "answered" and _outbox(app, "entry-filed") == []
     # A facilitator accepts on the asker's behalf; the thread is read from the subject.
     _mail(app, FACILITATOR, "Re: [KM-IT] Did an answer solve it? #Q1 Outlook", "accept 2", to="km-it-request@example.org")

@@ -14,7 +14,7 @@ from mailbot.config import CommunitySettings
 from mailbot.jobs import mailing, policy
 from mailbot.jobs.base import JobEnv, RunResult
 from mailbot.jobs.models import JobRun
-from mailbot.jobs.runs import Sent, claim, run_keyed
+from mailbot.jobs.runs import Sent, claim, run_per_thread, thread_period
 from mailbot.knowledge.models import Answer, Thread
 from mailbot.knowledge.threads import answers_of
 from mailbot.render import Renderer, excerpt
@@ -29,11 +29,6 @@ def schedule(community: CommunitySettings) -> policy.Schedule | None:
     if not int(policy.setting(community, "accept_offer_days")):
         return None
     return policy.Schedule("hour", minute=20)
-
-
-def period(number: int) -> str:
-    """The key of a thread's one offer, shared by the thank-you path and the scheduled one."""
-    return f"Q{number}"
 
 
 def offer_mail(
@@ -77,7 +72,7 @@ def after_thanks(
     (or offers are off). Returns a note for the message's outcome."""
     if not int(policy.setting(community, "accept_offer_days")):
         return "accept offers are off"
-    run = claim(session, OFFER_JOB, row.id, period(thread.number), now)
+    run = claim(session, OFFER_JOB, row.id, thread_period(thread.number), now)
     if run is None:
         return "accept offer already made"
     sent = offer_mail(session, renderer, community, row, thread, reason="thanks", now=now, in_reply_to=in_reply_to)
@@ -97,7 +92,7 @@ def due_threads(session: Session, cid: int, now: datetime, days: int) -> list[in
         .where(
             JobRun.job == OFFER_JOB,
             JobRun.community_id == cid,
-            JobRun.period == literal("Q") + cast(Thread.number, String),
+            JobRun.period == literal("Q") + cast(Thread.number, String),  # runs.thread_period, in SQL
         )
         .exists()
     )
@@ -125,17 +120,11 @@ def run(env: JobEnv, community: CommunitySettings, fire: datetime) -> RunResult:
     now = env.clock.now()
     with env.sessions() as session:
         numbers = due_threads(session, community_row(session, community.slug).id, now, days)
-    done = messages = recipients = 0
-    for number in numbers:
-        body = functools.partial(_remind, env, community, number=number)
-        result = run_keyed(env, OFFER_JOB, community.slug, period(number), body)
-        if result.status == "done":
-            done, messages, recipients = done + 1, messages + result.messages, recipients + result.recipients
-    key = fire.astimezone(community.tz).strftime("%Y-%m-%dT%H")
-    return RunResult(OFFER_JOB, community.slug, key, "done", messages, recipients, f"{done} askers asked")
+    return run_per_thread(env, OFFER_JOB, community, fire, numbers, functools.partial(_remind, env, community),
+                          "askers asked")  # fmt: skip
 
 
-def _remind(env: JobEnv, community: CommunitySettings, session: Session, row: Community, *, number: int) -> Sent:
+def _remind(env: JobEnv, community: CommunitySettings, session: Session, row: Community, number: int) -> Sent:
     thread = session.scalar(select(Thread).where(Thread.community_id == row.id, Thread.number == number))
     if thread is None:
         return Sent(detail="thread vanished")

@@ -3,7 +3,6 @@ a monthly gentle reminder goes to members silent for long (off unless configured
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, distinct, func, or_, select
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Session
 from mailbot.config import CommunitySettings
 from mailbot.jobs import mailing, policy
 from mailbot.jobs.base import JobEnv, RunResult
-from mailbot.jobs.runs import Sent, run_keyed, run_monthly
+from mailbot.jobs.runs import Sent, run_monthly, run_per_thread
 from mailbot.knowledge.models import Answer, Thread
 from mailbot.knowledge.topics import topic_label
 from mailbot.outbox import Recipient
@@ -73,14 +72,10 @@ def run_nudges(env: JobEnv, community: CommunitySettings, fire: datetime) -> Run
     now = env.clock.now()
     with env.sessions() as session:
         numbers = due_threads(session, community_row(session, community.slug).id, now, hours)
-    done = messages = recipients = 0
-    for number in numbers:
-        body = functools.partial(_nudge, env, community, number=number, hours=hours)
-        result = run_keyed(env, NUDGE_JOB, community.slug, f"Q{number}", body)
-        if result.status == "done":
-            done, messages, recipients = done + 1, messages + result.messages, recipients + result.recipients
-    key = fire.astimezone(community.tz).strftime("%Y-%m-%dT%H")
-    return RunResult(NUDGE_JOB, community.slug, key, "done", messages, recipients, f"{done} threads nudged")
+    def body(session: Session, row: Community, number: int) -> Sent:
+        return _nudge(env, community, session, row, number=number, hours=hours)
+
+    return run_per_thread(env, NUDGE_JOB, community, fire, numbers, body, "threads nudged")
 
 
 def _nudge(env: JobEnv, community: CommunitySettings, session: Session, row: Community, *, number: int,

@@ -6,6 +6,7 @@ unique constraint while the first one is still committing, and sends nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +93,35 @@ def run_keyed(
         job, slug, period, sent.messages, sent.recipients, sent.detail,
     )  # fmt: skip
     return RunResult(job, slug, period, "done", sent.messages, sent.recipients, sent.detail)
+
+
+def thread_period(number: int) -> str:
+    """The key of a once-per-thread run ('Q42'): a thread is nudged, or its asker asked, once."""
+    return f"Q{number}"
+
+
+def run_per_thread(
+    env: JobEnv,
+    job: str,
+    community: CommunitySettings,
+    fire: datetime,
+    numbers: list[int],
+    body: Callable[[Session, Community, int], Sent],
+    what: str,
+) -> RunResult:
+    """An hourly job over threads: each thread number is its own keyed run (thread_period), so it
+    is mailed once whatever the hour; the hour's result sums them ("3 threads nudged")."""
+    done = messages = recipients = 0
+    for number in numbers:
+        result = run_keyed(env, job, community.slug, thread_period(number), functools.partial(_with_number, body, number))
+        if result.status == "done":
+            done, messages, recipients = done + 1, messages + result.messages, recipients + result.recipients
+    key = fire.astimezone(community.tz).strftime("%Y-%m-%dT%H")
+    return RunResult(job, community.slug, key, "done", messages, recipients, f"{done} {what}")
+
+
+def _with_number(body: Callable[[Session, Community, int], Sent], number: int, session: Session, row: Community) -> Sent:
+    return body(session, row, number)
 
 
 def run_monthly(

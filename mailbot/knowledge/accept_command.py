@@ -49,7 +49,7 @@ def cmd_accept(ctx: Context, args: str) -> CommandResult:
     if thread.status == "solved":
         return CommandResult("error", f"{tag} แก้ได้แล้ว (ยอมรับคำตอบไปแล้ว)" if th else f"{tag} is already solved")
     answers = threads.answers_of(ctx.session, thread)
-    numbers = [int(w) for w in rest if w.isdigit()]
+    numbers = [int(w) for w in rest if w.isdecimal()]  # not isdigit: int("²") raises
     if not answers:
         return CommandResult("error", f"{tag} ยังไม่มีคำตอบ" if th else f"{tag} has no answers yet")
     if not numbers and len(answers) == 1:

@@ -123,7 +123,7 @@ def _export(session: Any, row: Any, out: Path, topics: Any, lang: str) -> int:
     for e in tqdm(items, unit="entry", desc="exporting", disable=not sys.stderr.isatty()):
         view = entries.entry_view(e, topics, lang, entries.thread_number_of(session, e), worked.get(e.id, 0))
         dump.append(view)
-        lines = [f"# {e.number}. {e.title}", "", f"- topic: {view['topic']}", f"- status: {e.status}"]
+        lines = [f"# {e.number}. {e.title}", "", f"- topic: {view['topic'] or '-'}", f"- status: {e.status}"]
         if view["thread_number"]:
             lines.append(f"- thread: {view['thread_number']}")
         lines += [f"- filed: {e.created_at.date().isoformat()}", "", "## Question", "", e.question, "",
